@@ -1,0 +1,24 @@
+//! Compiles the protobuf contracts with protox (pure Rust), so a machine with only the Rust
+//! toolchain can build: no system `protoc` is needed.
+
+use std::{env, path::PathBuf};
+
+const PROTOS: &[&str] = &[
+    "proto/segmenter/v1/customer.proto",
+    "proto/segmenter/v1/event.proto",
+    "proto/segmenter/v1/segment.proto",
+    "proto/segmenter/v1/strategy.proto",
+    "proto/segmenter/v1/history_service.proto",
+    "proto/segmenter/v1/segmentation_service.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto");
+    let descriptors = protox::compile(PROTOS, ["proto"])?;
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out_dir.join("segmenter_descriptor.bin"))
+        .btree_map(".")
+        .compile_fds(descriptors)?;
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! The 13 dimensions of the model (spec section 3): their codes, the classification result, and
+//! the order in which they are decided (later dimensions read earlier ones).
+
+mod classify;
+mod engagement;
+mod feedback;
+mod personas;
+mod value;
+
+pub use classify::{classify, ClassifyInput};
+
+use serde::{Deserialize, Serialize};
+
+use super::features::Features;
+use super::history::code_enum;
+use super::population::SnapshotInfo;
+use super::time::Timestamp;
+
+code_enum!(
+    /// A segmentation dimension. The codes are the lower-case keys used in rule sets and NDJSON pins.
+    Dimension {
+        Rfm => "rfm",
+        ValueTier => "value_tier",
+        Engagement => "engagement",
+        Demand => "demand",
+        Lifecycle => "lifecycle",
+        ActivityPeriod => "activity_period",
+        Satisfaction => "satisfaction",
+        Advocacy => "advocacy",
+        AccountQuadrant => "account_quadrant",
+        SalesPersona => "sales_persona",
+        ServicePersona => "service_persona",
+        CustomerType => "customer_type",
+        DecisionStyle => "decision_style",
+    }
+);
+
+/// The segment code every purchase-based dimension reports for a customer without purchases.
+pub const NONE: &str = "NONE";
+
+impl Dimension {
+    /// Every segment code the dimension can report, in display order.
+    pub fn segment_codes(self) -> &'static [&'static str] {
+        match self {
+            Dimension::Rfm => &[
+                "IMPORTANT_VALUE",
+                "IMPORTANT_DEVELOP",
+                "IMPORTANT_KEEP",
+                "IMPORTANT_RETAIN",
+                "GENERAL_VALUE",
+                "GENERAL_DEVELOP",
+                "GENERAL_KEEP",
+                "GENERAL_RETAIN",
+                NONE,
+            ],
+            Dimension::ValueTier => &["HIGH", "MEDIUM", "LOW", NONE],
+            Dimension::Engagement => &["FREQUENT", "OCCASIONAL", "RARE"],
+            Dimension::Demand => &["HIGH", "MEDIUM", "LOW", NONE],
+            Dimension::Lifecycle => &["POTENTIAL", "NEW", "MATURE", "LOYAL", "CHURNED"],
+            Dimension::ActivityPeriod => &["ACTIVE", "SILENT", "FORGOTTEN", "LOST", NONE],
+            Dimension::Satisfaction => &["HIGH", "MEDIUM", "LOW", "UNKNOWN"],
+            Dimension::Advocacy => &["PROMOTER", "PASSIVE", "DETRACTOR", "UNKNOWN"],
+            Dimension::AccountQuadrant => &["OLD_BIG", "NEW_BIG", "NEW_SMALL", "OLD_SMALL", NONE],
+            Dimension::SalesPersona => &[
+                "FREE",
+                "NEW",
+                "BARGAIN_HUNTER",
+                "IMPULSE",
+                "INFORMED",
+                "REGULAR",
+            ],
+            Dimension::ServicePersona => &[
+                "ANGRY",
+                "DEMANDING",
+                "CURIOUS",
+                "BRAND_ADVOCATE",
+                "LOYAL",
+                "UNPREDICTABLE",
+            ],
+            Dimension::CustomerType => &[
+                "PROBLEM",
+                "VALUE",
+                "POTENTIAL",
+                "CONVENIENCE",
+                "UNSPECIFIED",
+            ],
+            Dimension::DecisionStyle => &["RATIONAL", "EMOTIONAL", "UNKNOWN"],
+        }
+    }
+
+    pub fn has_segment(self, code: &str) -> bool {
+        self.segment_codes().contains(&code)
+    }
+}
+
+/// One value a rule looked at or compared with, already rendered as text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fact {
+    pub name: String,
+    pub value: String,
+}
+
+impl Fact {
+    pub fn new(name: &str, value: impl ToString) -> Self {
+        Self {
+            name: name.to_owned(),
+            value: value.to_string(),
+        }
+    }
+}
+
+/// One rule that took part in a decision: whether it held, on which values, against which thresholds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reason {
+    pub rule: String,
+    pub matched: bool,
+    pub observed: Vec<Fact>,
+    pub thresholds: Vec<Fact>,
+}
+
+impl Reason {
+    pub fn new(rule: &str, matched: bool) -> Self {
+        Self {
+            rule: rule.to_owned(),
+            matched,
+            observed: Vec::new(),
+            thresholds: Vec::new(),
+        }
+    }
+
+    pub fn observed(mut self, name: &str, value: impl ToString) -> Self {
+        self.observed.push(Fact::new(name, value));
+        self
+    }
+
+    pub fn threshold(mut self, name: &str, value: impl ToString) -> Self {
+        self.thresholds.push(Fact::new(name, value));
+        self
+    }
+}
+
+/// The segment of one dimension, with the reasons that decided it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    pub dimension: Dimension,
+    pub code: String,
+    pub pinned: bool,
+    pub reasons: Vec<Reason>,
+    /// Other matching segments (personas only), in rule order, fallbacks excluded.
+    pub secondary_traits: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RfmScores {
+    pub recency: u32,
+    pub frequency: u32,
+    pub monetary: u32,
+}
+
+impl RfmScores {
+    /// The `R-F-M` code, e.g. `5-3-4`.
+    pub fn code(&self) -> String {
+        format!("{}-{}-{}", self.recency, self.frequency, self.monetary)
+    }
+}
+
+/// A customer's segments along every dimension.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Classification {
+    pub customer_id: String,
+    pub known: bool,
+    pub as_of: Timestamp,
+    pub rule_set_version: String,
+    pub snapshot: SnapshotInfo,
+    /// One per dimension, in `Dimension::ALL` order.
+    pub assignments: Vec<Assignment>,
+    pub rfm_scores: Option<RfmScores>,
+    pub features: Features,
+}
+
+impl Classification {
+    pub fn assignment(&self, dimension: Dimension) -> &Assignment {
+        // `classify` always fills every dimension in `Dimension::ALL` order.
+        &self.assignments[dimension as usize]
+    }
+
+    pub fn code(&self, dimension: Dimension) -> &str {
+        &self.assignment(dimension).code
+    }
+}

@@ -1,0 +1,411 @@
+//! Per-customer features at an instant `as_of` (spec section 2). Pure: a history and rules in,
+//! numbers out. Shares and means are kept as exact integer fractions so that threshold
+//! comparisons never depend on floating-point rounding.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::history::{EventPayload, History, InteractionKind, Plan, SurveyKind, TicketKind};
+use super::rules::Windows;
+use super::time::Timestamp;
+
+/// An exact non-negative fraction `numerator / denominator` with a non-zero denominator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fraction {
+    pub numerator: i128,
+    pub denominator: i128,
+}
+
+impl Default for Fraction {
+    /// Zero.
+    fn default() -> Self {
+        Self {
+            numerator: 0,
+            denominator: 1,
+        }
+    }
+}
+
+impl Fraction {
+    /// `None` when the denominator is zero: the value is undefined, not zero.
+    pub fn new(numerator: i128, denominator: i128) -> Option<Self> {
+        (denominator != 0).then_some(Self {
+            numerator,
+            denominator,
+        })
+    }
+
+    pub fn to_f64(self) -> f64 {
+        self.numerator as f64 / self.denominator as f64
+    }
+
+    /// `self >= parts_per_million / 1e6`, exactly.
+    pub fn at_least_ppm(self, parts_per_million: i64) -> bool {
+        self.numerator * 1_000_000 >= i128::from(parts_per_million) * self.denominator
+    }
+
+    /// `self <= parts_per_million / 1e6`, exactly.
+    pub fn at_most_ppm(self, parts_per_million: i64) -> bool {
+        self.numerator * 1_000_000 <= i128::from(parts_per_million) * self.denominator
+    }
+}
+
+impl std::fmt::Display for Fraction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = self.to_f64();
+        if value.fract() == 0.0 {
+            write!(f, "{value:.0}")
+        } else {
+            write!(f, "{}", (value * 10_000.0).round() / 10_000.0)
+        }
+    }
+}
+
+/// Ticket counts by kind, for tickets opened within one window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketCounts {
+    pub question: u64,
+    pub complaint: u64,
+    pub claim: u64,
+    pub escalation: u64,
+    /// Complaint tickets (COMPLAINT or CLAIM) that are not resolved.
+    pub unresolved_complaints: u64,
+}
+
+impl TicketCounts {
+    pub fn total(&self) -> u64 {
+        self.question + self.complaint + self.claim + self.escalation
+    }
+
+    /// COMPLAINT + CLAIM.
+    pub fn complaints(&self) -> u64 {
+        self.complaint + self.claim
+    }
+
+    fn add(&mut self, kind: TicketKind, resolved: bool) {
+        match kind {
+            TicketKind::Question => self.question += 1,
+            TicketKind::Complaint => self.complaint += 1,
+            TicketKind::Claim => self.claim += 1,
+            TicketKind::Escalation => self.escalation += 1,
+        }
+        if kind.is_complaint() && !resolved {
+            self.unresolved_complaints += 1;
+        }
+    }
+}
+
+/// A dated survey answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatedScore {
+    pub score: u32,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Features {
+    pub as_of: Option<Timestamp>,
+    pub first_purchase_at: Option<Timestamp>,
+    pub last_purchase_at: Option<Timestamp>,
+    pub purchases_ever: u64,
+    pub recency_days: Option<i64>,
+    pub tenure_days: Option<i64>,
+    /// Purchases within the lookback window `L`.
+    pub frequency: u64,
+    pub monetary: i64,
+    pub profit: i64,
+    pub units: u64,
+    pub distinct_categories: u64,
+    /// Purchases within `L` with a discount or a coupon.
+    pub discounted_purchases: u64,
+    pub discount_share: Option<Fraction>,
+    /// Median of consideration seconds; a half-integer when the count is even.
+    pub median_consideration_seconds: Option<Fraction>,
+    pub consideration_count: u64,
+    pub research_interactions: u64,
+    pub research_per_purchase: Fraction,
+    pub interactions_90d: u64,
+    pub outbound_contacts_30d: u64,
+    pub outbound_contacts_90d: u64,
+    pub tickets_30d: TicketCounts,
+    pub tickets_90d: TicketCounts,
+    pub tickets_180d: TicketCounts,
+    /// Lowest sentiment among complaint tickets opened within 30 days.
+    pub min_complaint_sentiment_30d: Option<f64>,
+    /// Lowest sentiment among all tickets opened within 30 days.
+    pub min_sentiment_30d: Option<f64>,
+    pub csat_avg_365d: Option<Fraction>,
+    pub csat_count_365d: u64,
+    pub last_csat: Option<DatedScore>,
+    /// The latest NPS answer within the feedback window.
+    pub last_nps: Option<DatedScore>,
+    pub referrals_365d: u64,
+    pub review_avg_365d: Option<Fraction>,
+    pub refund_rate: Option<Fraction>,
+    pub spend_trend: i64,
+    pub current_plan: Option<Plan>,
+}
+
+impl Features {
+    pub fn is_buyer(&self) -> bool {
+        self.purchases_ever > 0
+    }
+
+    pub fn is_active_buyer(&self) -> bool {
+        self.frequency > 0
+    }
+}
+
+struct OrderState<'a> {
+    at: Timestamp,
+    amount: i64,
+    refunded: i64,
+    order: &'a super::history::Order,
+}
+
+struct TicketState {
+    opened_at: Timestamp,
+    kind: TicketKind,
+    resolved: bool,
+    sentiment: Option<f64>,
+}
+
+/// Computes every feature of one customer at `as_of`.
+pub fn compute_features(history: &History, as_of: Timestamp, windows: &Windows) -> Features {
+    // Later-wins decisions need a total order: by instant, then event id (spec section 2).
+    let mut events: Vec<_> = history.events.iter().filter(|e| e.at <= as_of).collect();
+    events.sort_by(|a, b| (a.at, &a.event_id).cmp(&(b.at, &b.event_id)));
+    events.dedup_by(|a, b| a.event_id == b.event_id);
+
+    let lookback = windows.lookback_days;
+    let feedback = windows.feedback_days;
+    let mut f = Features {
+        as_of: Some(as_of),
+        current_plan: history.profile.as_ref().and_then(|p| p.plan),
+        ..Features::default()
+    };
+
+    let mut orders: BTreeMap<&str, OrderState> = BTreeMap::new();
+    let mut tickets: BTreeMap<&str, TicketState> = BTreeMap::new();
+    let mut refunds = Vec::new();
+    let mut csat_sum = 0i128;
+    let mut review_sum = 0i128;
+    let mut review_count = 0i128;
+
+    for event in &events {
+        let at = event.at;
+        match &event.payload {
+            EventPayload::Order(order) => {
+                orders.entry(&order.order_id).or_insert(OrderState {
+                    at,
+                    amount: order.amount,
+                    refunded: 0,
+                    order,
+                });
+                if at.is_within_days(as_of, windows.interactions_days) {
+                    f.interactions_90d += 1;
+                }
+            }
+            // Applied after the loop: a refund may share its order's instant yet sort before it.
+            EventPayload::Refund(refund) => refunds.push(refund),
+            EventPayload::Interaction { kind, .. } => match kind {
+                InteractionKind::OutboundContact => {
+                    if at.is_within_days(as_of, 30) {
+                        f.outbound_contacts_30d += 1;
+                    }
+                    if at.is_within_days(as_of, 90) {
+                        f.outbound_contacts_90d += 1;
+                    }
+                }
+                other => {
+                    if at.is_within_days(as_of, windows.interactions_days) {
+                        f.interactions_90d += 1;
+                    }
+                    let research = matches!(
+                        other,
+                        InteractionKind::ProductView
+                            | InteractionKind::Comparison
+                            | InteractionKind::ReviewRead
+                    );
+                    if research && at.is_within_days(as_of, lookback) {
+                        f.research_interactions += 1;
+                    }
+                }
+            },
+            EventPayload::SupportTicket(update) => {
+                let state = tickets
+                    .entry(&update.ticket_id)
+                    .or_insert(TicketState {
+                        opened_at: at,
+                        kind: update.kind,
+                        resolved: update.resolved,
+                        sentiment: None,
+                    });
+                state.kind = update.kind;
+                state.resolved = update.resolved;
+                if update.sentiment.is_some() {
+                    state.sentiment = update.sentiment;
+                }
+            }
+            EventPayload::Survey { kind, score } => {
+                let dated = DatedScore { score: *score, at };
+                match kind {
+                    SurveyKind::Csat => {
+                        f.last_csat = Some(dated);
+                        if at.is_within_days(as_of, feedback) {
+                            csat_sum += i128::from(*score);
+                            f.csat_count_365d += 1;
+                        }
+                    }
+                    SurveyKind::Nps => {
+                        if at.is_within_days(as_of, feedback) {
+                            f.last_nps = Some(dated);
+                        }
+                    }
+                    SurveyKind::Ces => {}
+                }
+            }
+            EventPayload::Review { rating } => {
+                if at.is_within_days(as_of, feedback) {
+                    review_sum += i128::from(*rating);
+                    review_count += 1;
+                }
+            }
+            EventPayload::Referral { .. } => {
+                if at.is_within_days(as_of, feedback) {
+                    f.referrals_365d += 1;
+                }
+            }
+            EventPayload::PlanChange { plan } => f.current_plan = Some(*plan),
+        }
+    }
+
+    for refund in refunds {
+        if let Some(state) = orders.get_mut(refund.order_id.as_str()) {
+            state.refunded += refund.amount;
+        }
+    }
+    f.csat_avg_365d = Fraction::new(csat_sum, i128::from(f.csat_count_365d));
+    f.review_avg_365d = Fraction::new(review_sum, review_count);
+    add_ticket_features(&mut f, tickets.values(), as_of, windows);
+    add_order_features(&mut f, orders.values(), as_of, lookback);
+    f
+}
+
+fn add_ticket_features<'a>(
+    f: &mut Features,
+    tickets: impl Iterator<Item = &'a TicketState>,
+    as_of: Timestamp,
+    windows: &Windows,
+) {
+    for ticket in tickets {
+        let opened = ticket.opened_at;
+        if opened.is_within_days(as_of, windows.interactions_days) {
+            f.interactions_90d += 1;
+        }
+        if opened.is_within_days(as_of, 30) {
+            f.tickets_30d.add(ticket.kind, ticket.resolved);
+            if let Some(sentiment) = ticket.sentiment {
+                f.min_sentiment_30d = Some(f.min_sentiment_30d.map_or(sentiment, |m| m.min(sentiment)));
+                if ticket.kind.is_complaint() {
+                    f.min_complaint_sentiment_30d = Some(
+                        f.min_complaint_sentiment_30d
+                            .map_or(sentiment, |m| m.min(sentiment)),
+                    );
+                }
+            }
+        }
+        if opened.is_within_days(as_of, 90) {
+            f.tickets_90d.add(ticket.kind, ticket.resolved);
+        }
+        if opened.is_within_days(as_of, 180) {
+            f.tickets_180d.add(ticket.kind, ticket.resolved);
+        }
+    }
+}
+
+fn add_order_features<'a>(
+    f: &mut Features,
+    orders: impl Iterator<Item = &'a OrderState<'a>>,
+    as_of: Timestamp,
+    lookback: i64,
+) {
+    let mut categories = BTreeSet::new();
+    let mut considerations = Vec::new();
+    let mut ordered_in_window = 0i128;
+    let mut refunded_in_window = 0i128;
+    let mut recent_net = 0i64;
+    let mut previous_net = 0i64;
+
+    for state in orders {
+        let net = state.amount - state.refunded;
+        let in_window = state.at.is_within_days(as_of, lookback);
+        if in_window {
+            ordered_in_window += i128::from(state.amount);
+            refunded_in_window += i128::from(state.refunded);
+        }
+        if state.at.is_within_days(as_of, 90) {
+            recent_net += net;
+        } else if state.at.is_within_days(as_of.minus_days(90), 90) {
+            previous_net += net;
+        }
+
+        let is_purchase = state.amount > 0 && state.refunded < state.amount;
+        if !is_purchase {
+            continue;
+        }
+        f.purchases_ever += 1;
+        f.first_purchase_at = Some(f.first_purchase_at.map_or(state.at, |t| t.min(state.at)));
+        f.last_purchase_at = Some(f.last_purchase_at.map_or(state.at, |t| t.max(state.at)));
+        if !in_window {
+            continue;
+        }
+        let order = state.order;
+        f.frequency += 1;
+        f.monetary += net;
+        f.profit += net - order.cost.unwrap_or(0);
+        f.units += u64::from(order.units);
+        categories.extend(order.categories.iter().map(String::as_str));
+        let discounted =
+            order.discount_amount > 0 || order.coupon_code.as_deref().is_some_and(|c| !c.is_empty());
+        if discounted {
+            f.discounted_purchases += 1;
+        }
+        if let Some(seconds) = order.consideration_seconds {
+            considerations.push(seconds);
+        }
+    }
+
+    f.distinct_categories = categories.len() as u64;
+    f.recency_days = f.last_purchase_at.map(|t| t.days_until(as_of));
+    f.tenure_days = f.first_purchase_at.map(|t| t.days_until(as_of));
+    f.discount_share = Fraction::new(i128::from(f.discounted_purchases), i128::from(f.frequency));
+    f.consideration_count = considerations.len() as u64;
+    f.median_consideration_seconds = median(&mut considerations);
+    f.research_per_purchase = Fraction {
+        numerator: i128::from(f.research_interactions),
+        denominator: i128::from(f.frequency.max(1)),
+    };
+    f.refund_rate = if ordered_in_window == 0 {
+        None
+    } else {
+        Fraction::new(refunded_in_window, ordered_in_window)
+    };
+    f.spend_trend = recent_net - previous_net;
+}
+
+/// The median as an exact fraction: the mean of the two middle values for an even count.
+fn median(values: &mut [u64]) -> Option<Fraction> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable();
+    let mid = values.len() / 2;
+    let numerator = if values.len() % 2 == 1 {
+        2 * i128::from(values[mid])
+    } else {
+        i128::from(values[mid - 1]) + i128::from(values[mid])
+    };
+    Fraction::new(numerator, 2)
+}

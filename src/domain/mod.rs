@@ -1,0 +1,11 @@
+//! The pure domain core: history types, features, population statistics, the 13 dimensions,
+//! the playbook and the rule set. No I/O here: no tonic, no sqlx, no tokio, no clock.
+
+pub mod dimensions;
+pub mod features;
+pub mod history;
+pub mod playbook;
+pub mod population;
+pub mod rules;
+pub mod time;
+pub mod validate;

@@ -1,0 +1,124 @@
+//! Instants and whole-day arithmetic (spec section 2: days are floored, windows are half-open).
+
+use serde::{Deserialize, Serialize};
+
+pub const MICROS_PER_SECOND: i64 = 1_000_000;
+pub const MICROS_PER_DAY: i64 = 86_400 * MICROS_PER_SECOND;
+
+/// A UTC instant with microsecond precision (what both SQLite integers and PostgreSQL keep).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub const fn from_micros(micros: i64) -> Self {
+        Self(micros)
+    }
+
+    pub const fn from_seconds(seconds: i64) -> Self {
+        Self(seconds * MICROS_PER_SECOND)
+    }
+
+    pub const fn micros(self) -> i64 {
+        self.0
+    }
+
+    pub const fn minus_days(self, days: i64) -> Self {
+        Self(self.0 - days * MICROS_PER_DAY)
+    }
+
+    pub const fn plus_seconds(self, seconds: i64) -> Self {
+        Self(self.0 + seconds * MICROS_PER_SECOND)
+    }
+
+    /// `true` when `as_of - days < self <= as_of`.
+    pub fn is_within_days(self, as_of: Timestamp, days: i64) -> bool {
+        self <= as_of && self > as_of.minus_days(days)
+    }
+
+    /// Whole days from `self` to `later`, floored (negative when `later` is earlier).
+    pub fn days_until(self, later: Timestamp) -> i64 {
+        (later.0 - self.0).div_euclid(MICROS_PER_DAY)
+    }
+
+    /// Civil (year, month, day) in UTC, for birthday matching.
+    pub fn civil_date(self) -> (i32, u32, u32) {
+        civil_from_days(self.0.div_euclid(MICROS_PER_DAY))
+    }
+
+    /// RFC 3339 rendering with second precision (microseconds when present).
+    pub fn to_rfc3339(self) -> String {
+        let (y, m, d) = self.civil_date();
+        let secs_of_day = self.0.div_euclid(MICROS_PER_SECOND).rem_euclid(86_400);
+        let micros = self.0.rem_euclid(MICROS_PER_SECOND);
+        let (h, mi, s) = (secs_of_day / 3600, secs_of_day % 3600 / 60, secs_of_day % 60);
+        if micros == 0 {
+            format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+        } else {
+            format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{micros:06}Z")
+        }
+    }
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i32, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
+    (year, month, day)
+}
+
+/// Days since 1970-01-01 of a civil date.
+pub fn days_from_civil(year: i32, month: u32, day: u32) -> i64 {
+    let y = i64::from(year) - i64::from(month <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+pub fn is_leap_year(year: i32) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_are_floored() {
+        let a = Timestamp::from_seconds(0);
+        assert_eq!(a.days_until(Timestamp::from_seconds(86_399)), 0);
+        assert_eq!(a.days_until(Timestamp::from_seconds(86_400)), 1);
+        assert_eq!(a.days_until(Timestamp::from_seconds(-1)), -1);
+    }
+
+    #[test]
+    fn within_window_is_half_open() {
+        let as_of = Timestamp::from_seconds(100 * 86_400);
+        assert!(as_of.is_within_days(as_of, 30));
+        assert!(!as_of.minus_days(30).is_within_days(as_of, 30));
+        assert!(Timestamp(as_of.minus_days(30).0 + 1).is_within_days(as_of, 30));
+        assert!(!Timestamp(as_of.0 + 1).is_within_days(as_of, 30));
+    }
+
+    #[test]
+    fn civil_round_trip() {
+        for days in [-800_000, -1, 0, 59, 60, 11_016, 20_000, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+        assert_eq!(Timestamp::from_seconds(0).to_rfc3339(), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            Timestamp::from_seconds(1_751_284_800).to_rfc3339(),
+            "2025-06-30T12:00:00Z"
+        );
+    }
+}

@@ -1,0 +1,112 @@
+//! Storage behind one trait. The trait speaks domain types; SQL stays in the implementations,
+//! and backend errors are translated into [`StoreError`] there.
+
+mod sqlite;
+
+use async_trait::async_trait;
+
+use crate::domain::history::{CustomerProfile, CustomerRef, Event, History};
+use crate::domain::validate::FieldViolation;
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An event id already stored with other content.
+    #[error("event id {event_id:?} (events[{index}]) is already stored with other content")]
+    EventIdReused { index: usize, event_id: String },
+    /// An ORDER whose order id the customer already has under another event id.
+    #[error("order id {order_id:?} (events[{index}]) is already stored for customer {customer_id:?}")]
+    OrderIdTaken {
+        index: usize,
+        customer_id: String,
+        order_id: String,
+    },
+    /// A phone, e-mail or external id that belongs to another customer.
+    #[error("{alias} already belongs to another customer")]
+    AliasTaken { alias: String, field: String },
+    /// A refund whose order is not stored (yet): the writer may retry after the order arrives.
+    #[error("events[{index}]: order {order_id:?} of customer {customer_id:?} is not stored")]
+    OrderMissing {
+        index: usize,
+        customer_id: String,
+        order_id: String,
+    },
+    /// Input that only the stored state shows to be bad (e.g. a refund above what is left).
+    #[error("invalid input: {0:?}")]
+    Invalid(Vec<FieldViolation>),
+    /// The backend failed or is unreachable.
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        StoreError::Backend(error.to_string())
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Backend(error.to_string())
+    }
+}
+
+/// What an upsert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpsertOutcome {
+    pub created: bool,
+}
+
+/// What a batch of events did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecordOutcome {
+    pub stored: u64,
+    pub duplicates: u64,
+}
+
+/// What an erasure removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeleteOutcome {
+    pub events_deleted: u64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates or replaces a profile and its aliases (normalised by the caller). Fails with
+    /// `AliasTaken` when an alias belongs to another customer; then nothing changes.
+    async fn upsert_customer(&self, profile: &CustomerProfile) -> Result<UpsertOutcome, StoreError>;
+
+    /// The customer id a reference points at, if any (an `Id` resolves when the customer exists).
+    async fn resolve(&self, reference: &CustomerRef) -> Result<Option<String>, StoreError>;
+
+    /// The stored profile; `None` for a customer known only from events or not at all.
+    async fn profile(&self, customer_id: &str) -> Result<Option<CustomerProfile>, StoreError>;
+
+    /// Profile and every event of one customer, read through indexes only.
+    async fn history(&self, customer_id: &str) -> Result<History, StoreError>;
+
+    /// Number of stored events of one customer.
+    async fn event_count(&self, customer_id: &str) -> Result<u64, StoreError>;
+
+    /// Erases a customer: profile, aliases, events. `None` when it did not exist.
+    async fn delete_customer(&self, customer_id: &str) -> Result<Option<DeleteOutcome>, StoreError>;
+
+    /// Stores events in one transaction, all or nothing, in the given order (a refund may follow
+    /// its order in the same batch). Customers referenced by id are created when missing. An
+    /// event id already stored with equal content counts as a duplicate.
+    async fn record_events(&self, events: &[Event]) -> Result<RecordOutcome, StoreError>;
+
+    /// Customer ids in byte order, strictly after `after`, at most `limit`.
+    async fn customer_ids(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>, StoreError>;
+
+    /// Histories of the customers with ids in byte order strictly after `after`, at most `limit`,
+    /// in id order: what population snapshots and segment scans page through.
+    async fn histories(&self, after: Option<&str>, limit: u32) -> Result<Vec<(String, History)>, StoreError>;
+
+    /// Number of stored customers.
+    async fn customer_count(&self) -> Result<u64, StoreError>;
+
+    /// Cheap liveness check of the backend.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,3 @@
+//! SQLite implementation of the store (the embedded default).
+
+pub struct SqliteStore;
