@@ -3,6 +3,8 @@
 
 use std::{env, path::PathBuf};
 
+use prost::Message;
+
 const PROTOS: &[&str] = &[
     "proto/segmenter/v1/customer.proto",
     "proto/segmenter/v1/event.proto",
@@ -16,8 +18,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
     let descriptors = protox::compile(PROTOS, ["proto"])?;
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    // Served by gRPC reflection; compile_fds does not write it for us.
+    std::fs::write(
+        out_dir.join("segmenter_descriptor.bin"),
+        descriptors.encode_to_vec(),
+    )?;
     tonic_prost_build::configure()
-        .file_descriptor_set_path(out_dir.join("segmenter_descriptor.bin"))
         .btree_map(".")
         .compile_fds(descriptors)?;
     Ok(())

@@ -1,1 +1,392 @@
-fn main() {}
+//! The `segmenter` command: serve, import, export, classify, rules, demo, config.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use segmenter::app::{App, ClassifyOptions, Clock, SnapshotChoice, SystemClock};
+use segmenter::config::Config;
+use segmenter::demo::{load_demo, DemoConfig};
+use segmenter::domain::history::{CustomerRef, ExternalId};
+use segmenter::domain::rules::RuleSet;
+use segmenter::domain::validate::{normalize_email, normalize_phone};
+use segmenter::import::{export_ndjson, import_file, Format, ImportOptions};
+use segmenter::interchange::parse_instant;
+use segmenter::server;
+
+#[derive(Parser)]
+#[command(
+    name = "segmenter",
+    version,
+    about = "Customer segmentation over gRPC: history in, segments and actions out."
+)]
+struct Cli {
+    /// Configuration file (TOML); environment SEGMENTER__* and --set override it.
+    #[arg(long, short = 'c', global = true, env = "SEGMENTER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Override one configuration key, e.g. --set database_url=sqlite://x.db (repeatable).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gRPC server.
+    Serve {
+        /// Listen address, e.g. 0.0.0.0:50051.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Database URL, e.g. sqlite://segmenter.db.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Rule-set file merged over the built-in rules.
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// Fill an empty database with the synthetic demo population first.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Import customers and events from NDJSON or CSV files.
+    Import {
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = FormatArg::Detect)]
+        format: FormatArg,
+        /// Events per stored batch.
+        #[arg(long, default_value_t = 5_000)]
+        batch_size: usize,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Write every customer and event as NDJSON to stdout or a file.
+    Export {
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+    },
+    /// Classify one customer and print the classification as JSON.
+    Classify(ClassifyArgs),
+    /// Check or print rule sets.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// Fill the database with the synthetic demo population (about 10,000 customers).
+    Demo {
+        #[arg(long, default_value_t = 10_000)]
+        customers: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Check configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Args)]
+struct ClassifyArgs {
+    /// Customer id (or use --phone, --email, --external).
+    id: Option<String>,
+    #[arg(long)]
+    phone: Option<String>,
+    #[arg(long)]
+    email: Option<String>,
+    /// External id as SYSTEM:KEY, e.g. erp:K-10442.
+    #[arg(long)]
+    external: Option<String>,
+    /// Classify at this RFC 3339 instant instead of now.
+    #[arg(long)]
+    as_of: Option<String>,
+    /// Use a population snapshot taken at --as-of instead of the current one.
+    #[arg(long)]
+    snapshot_at_as_of: bool,
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Validate a rule-set file (merged over the built-in rules); prints its version.
+    Check { file: PathBuf },
+    /// Print the built-in rule set.
+    Default,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate a configuration file and print the effective configuration.
+    Check { file: PathBuf },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Detect,
+    Ndjson,
+    Csv,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type AnyError = Box<dyn std::error::Error + Send + Sync>;
+
+fn load_config(cli: &Cli, extra: Vec<String>) -> Result<Config, AnyError> {
+    let mut overrides = cli.overrides.clone();
+    overrides.extend(extra);
+    Ok(Config::load(
+        cli.config.as_deref(),
+        std::env::vars(),
+        &overrides,
+    )?)
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// A `--set` override for a dedicated flag; quoted so any string survives TOML reading.
+fn flag(key: &str, value: &str) -> String {
+    format!("{key}={}", toml::Value::String(value.to_owned()))
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
+    match &cli.command {
+        Command::Serve {
+            listen,
+            database_url,
+            rules,
+            demo,
+        } => {
+            let mut extra = Vec::new();
+            if let Some(listen) = listen {
+                extra.push(flag("listen", listen));
+            }
+            if let Some(url) = database_url {
+                extra.push(flag("database_url", url));
+            }
+            if let Some(rules) = rules {
+                extra.push(flag("rules_file", &rules.display().to_string()));
+            }
+            let config = load_config(&cli, extra)?;
+            init_logging(&config);
+            let app = server::build_app(&config, Arc::new(SystemClock)).await?;
+            if *demo {
+                fill_demo(&app, DemoConfig::at(app.now())).await?;
+            }
+            server::serve(&config, app).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { customers, seed } => {
+            let config = load_config(&cli, vec![])?;
+            init_logging(&config);
+            let app = server::build_app(&config, Arc::new(SystemClock)).await?;
+            let demo = DemoConfig {
+                customers: *customers,
+                seed: *seed,
+                ..DemoConfig::at(app.now())
+            };
+            fill_demo(&app, demo).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import {
+            files,
+            format,
+            batch_size,
+            quiet,
+        } => {
+            let config = load_config(&cli, vec![])?;
+            let store = segmenter::store::connect(&config.database_url).await?;
+            let mut options =
+                ImportOptions::new(config.reporting_currency.clone(), SystemClock.now());
+            options.batch_size = *batch_size;
+            options.show_progress = !quiet;
+            let format = match format {
+                FormatArg::Detect => Format::Detect,
+                FormatArg::Ndjson => Format::Ndjson,
+                FormatArg::Csv => Format::Csv,
+            };
+            let mut rejected = 0;
+            for file in files {
+                let summary = import_file(store.as_ref(), file, format, &options).await?;
+                eprintln!(
+                    "{}: {} lines, {} profiles, {} events stored, {} duplicates, {} rejected in {:.1?}",
+                    file.display(),
+                    summary.lines_read,
+                    summary.profiles_upserted,
+                    summary.events_stored,
+                    summary.duplicates,
+                    summary.rejected,
+                    summary.elapsed
+                );
+                for line in &summary.rejected_lines {
+                    eprintln!("  rejected {line}");
+                }
+                rejected += summary.rejected;
+            }
+            Ok(if rejected > 0 {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Export { output } => {
+            let config = load_config(&cli, vec![])?;
+            let store = segmenter::store::connect(&config.database_url).await?;
+            let summary = match output {
+                Some(path) => {
+                    let file = std::fs::File::create(path)?;
+                    export_ndjson(store.as_ref(), file, &config.reporting_currency).await?
+                }
+                None => {
+                    export_ndjson(
+                        store.as_ref(),
+                        std::io::stdout().lock(),
+                        &config.reporting_currency,
+                    )
+                    .await?
+                }
+            };
+            eprintln!(
+                "exported {} customers, {} profiles, {} events",
+                summary.customers, summary.profiles, summary.events
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Classify(args) => {
+            let config = load_config(&cli, vec![])?;
+            let reference = classify_reference(args)?;
+            let as_of = match &args.as_of {
+                Some(text) => Some(
+                    parse_instant(text)
+                        .ok_or_else(|| format!("--as-of {text:?} is not an RFC 3339 instant"))?,
+                ),
+                None => None,
+            };
+            let snapshot = if args.snapshot_at_as_of {
+                SnapshotChoice::AtAsOf
+            } else {
+                SnapshotChoice::Current
+            };
+            let app = server::build_app(&config, Arc::new(SystemClock)).await?;
+            let classified = app
+                .classify(&reference, &ClassifyOptions { as_of, snapshot })
+                .await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&classified.classification)?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rules { command } => match command {
+            RulesCommand::Default => {
+                print!("{}", RuleSet::builtin_toml());
+                Ok(ExitCode::SUCCESS)
+            }
+            RulesCommand::Check { file } => check_rules(file),
+        },
+        Command::Config { command } => match command {
+            ConfigCommand::Check { file } => {
+                let config = Config::load(Some(file), std::env::vars(), &cli.overrides)?;
+                server::load_rules(&config)?;
+                print!("{}", toml::to_string(&config)?);
+                eprintln!("{}: valid", file.display());
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+    }
+}
+
+fn check_rules(file: &Path) -> Result<ExitCode, AnyError> {
+    let text = std::fs::read_to_string(file)?;
+    match RuleSet::from_toml_over_builtin(&text) {
+        Ok(rules) => {
+            println!("{}: valid, version {}", file.display(), rules.version);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("{}: refused: {error}", file.display());
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+fn classify_reference(args: &ClassifyArgs) -> Result<CustomerRef, AnyError> {
+    let given = [
+        args.id.is_some(),
+        args.phone.is_some(),
+        args.email.is_some(),
+        args.external.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err("name exactly one customer: an id, --phone, --email or --external".into());
+    }
+    if let Some(id) = &args.id {
+        return Ok(CustomerRef::Id(id.clone()));
+    }
+    if let Some(phone) = &args.phone {
+        return Ok(CustomerRef::Phone(normalize_phone(phone)?));
+    }
+    if let Some(email) = &args.email {
+        return Ok(CustomerRef::Email(normalize_email(email)?));
+    }
+    let external = args.external.as_deref().unwrap_or_default();
+    let (system, key) = external
+        .split_once(':')
+        .ok_or("--external takes SYSTEM:KEY, e.g. erp:K-10442")?;
+    Ok(CustomerRef::External(ExternalId {
+        system: system.to_owned(),
+        key: key.to_owned(),
+    }))
+}
+
+/// Loads the demo population unless the database already holds customers, then refreshes the
+/// snapshot so the first calls see it.
+async fn fill_demo(app: &App, demo: DemoConfig) -> Result<(), AnyError> {
+    let existing = app.store().customer_count().await?;
+    if existing > 0 {
+        tracing::info!(
+            existing,
+            "database already holds customers; demo data not loaded"
+        );
+        return Ok(());
+    }
+    let summary = load_demo(app.store().as_ref(), &demo).await?;
+    tracing::info!(
+        customers = summary.customers,
+        events = summary.events_stored,
+        elapsed_ms = summary.elapsed.as_millis() as u64,
+        "demo population loaded"
+    );
+    app.refresh_snapshot().await?;
+    Ok(())
+}

@@ -96,6 +96,16 @@ impl TicketCounts {
     }
 }
 
+/// One support ticket as of `as_of`: opened at its first event, kind and resolution from its
+/// latest event, sentiment the latest one given.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TicketSummary {
+    pub opened_at: Timestamp,
+    pub kind: TicketKind,
+    pub resolved: bool,
+    pub sentiment: Option<f64>,
+}
+
 /// A dated survey answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DatedScore {
@@ -128,6 +138,8 @@ pub struct Features {
     pub interactions_90d: u64,
     pub outbound_contacts_30d: u64,
     pub outbound_contacts_90d: u64,
+    /// Every ticket opened at or before `as_of`, for rules with configurable windows.
+    pub tickets: Vec<TicketSummary>,
     pub tickets_30d: TicketCounts,
     pub tickets_90d: TicketCounts,
     pub tickets_180d: TicketCounts,
@@ -154,6 +166,21 @@ impl Features {
 
     pub fn is_active_buyer(&self) -> bool {
         self.frequency > 0
+    }
+
+    /// Tickets opened within `days` of `as_of` that satisfy `keep`.
+    pub fn count_tickets(&self, days: i64, keep: impl Fn(&TicketSummary) -> bool) -> u64 {
+        let Some(as_of) = self.as_of else { return 0 };
+        self.tickets
+            .iter()
+            .filter(|t| t.opened_at.is_within_days(as_of, days) && keep(t))
+            .count() as u64
+    }
+
+    /// `true` when `instant` lies within `days` of `as_of`.
+    pub fn within(&self, instant: Timestamp, days: i64) -> bool {
+        self.as_of
+            .is_some_and(|as_of| instant.is_within_days(as_of, days))
     }
 }
 
@@ -234,14 +261,12 @@ pub fn compute_features(history: &History, as_of: Timestamp, windows: &Windows) 
                 }
             },
             EventPayload::SupportTicket(update) => {
-                let state = tickets
-                    .entry(&update.ticket_id)
-                    .or_insert(TicketState {
-                        opened_at: at,
-                        kind: update.kind,
-                        resolved: update.resolved,
-                        sentiment: None,
-                    });
+                let state = tickets.entry(&update.ticket_id).or_insert(TicketState {
+                    opened_at: at,
+                    kind: update.kind,
+                    resolved: update.resolved,
+                    sentiment: None,
+                });
                 state.kind = update.kind;
                 state.resolved = update.resolved;
                 if update.sentiment.is_some() {
@@ -289,6 +314,7 @@ pub fn compute_features(history: &History, as_of: Timestamp, windows: &Windows) 
     f.csat_avg_365d = Fraction::new(csat_sum, i128::from(f.csat_count_365d));
     f.review_avg_365d = Fraction::new(review_sum, review_count);
     add_ticket_features(&mut f, tickets.values(), as_of, windows);
+    f.tickets.sort_by_key(|t| t.opened_at);
     add_order_features(&mut f, orders.values(), as_of, lookback);
     f
 }
@@ -300,6 +326,12 @@ fn add_ticket_features<'a>(
     windows: &Windows,
 ) {
     for ticket in tickets {
+        f.tickets.push(TicketSummary {
+            opened_at: ticket.opened_at,
+            kind: ticket.kind,
+            resolved: ticket.resolved,
+            sentiment: ticket.sentiment,
+        });
         let opened = ticket.opened_at;
         if opened.is_within_days(as_of, windows.interactions_days) {
             f.interactions_90d += 1;
@@ -307,7 +339,8 @@ fn add_ticket_features<'a>(
         if opened.is_within_days(as_of, 30) {
             f.tickets_30d.add(ticket.kind, ticket.resolved);
             if let Some(sentiment) = ticket.sentiment {
-                f.min_sentiment_30d = Some(f.min_sentiment_30d.map_or(sentiment, |m| m.min(sentiment)));
+                f.min_sentiment_30d =
+                    Some(f.min_sentiment_30d.map_or(sentiment, |m| m.min(sentiment)));
                 if ticket.kind.is_complaint() {
                     f.min_complaint_sentiment_30d = Some(
                         f.min_complaint_sentiment_30d
@@ -367,8 +400,8 @@ fn add_order_features<'a>(
         f.profit += net - order.cost.unwrap_or(0);
         f.units += u64::from(order.units);
         categories.extend(order.categories.iter().map(String::as_str));
-        let discounted =
-            order.discount_amount > 0 || order.coupon_code.as_deref().is_some_and(|c| !c.is_empty());
+        let discounted = order.discount_amount > 0
+            || order.coupon_code.as_deref().is_some_and(|c| !c.is_empty());
         if discounted {
             f.discounted_purchases += 1;
         }

@@ -9,3 +9,6 @@ pub mod population;
 pub mod rules;
 pub mod time;
 pub mod validate;
+
+#[cfg(test)]
+pub(crate) mod testkit;

@@ -50,7 +50,11 @@ impl Timestamp {
         let (y, m, d) = self.civil_date();
         let secs_of_day = self.0.div_euclid(MICROS_PER_SECOND).rem_euclid(86_400);
         let micros = self.0.rem_euclid(MICROS_PER_SECOND);
-        let (h, mi, s) = (secs_of_day / 3600, secs_of_day % 3600 / 60, secs_of_day % 60);
+        let (h, mi, s) = (
+            secs_of_day / 3600,
+            secs_of_day % 3600 / 60,
+            secs_of_day % 60,
+        );
         if micros == 0 {
             format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
         } else {
@@ -115,7 +119,10 @@ mod tests {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);
         }
-        assert_eq!(Timestamp::from_seconds(0).to_rfc3339(), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            Timestamp::from_seconds(0).to_rfc3339(),
+            "1970-01-01T00:00:00Z"
+        );
         assert_eq!(
             Timestamp::from_seconds(1_751_284_800).to_rfc3339(),
             "2025-06-30T12:00:00Z"

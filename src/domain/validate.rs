@@ -62,7 +62,10 @@ pub fn check_id(field: &str, value: &str, violations: &mut Violations) {
     if chars == 0 {
         violations.add(field, "must not be empty");
     } else if chars > MAX_ID_CHARS {
-        violations.add(field, format!("must be at most {MAX_ID_CHARS} characters, got {chars}"));
+        violations.add(
+            field,
+            format!("must be at most {MAX_ID_CHARS} characters, got {chars}"),
+        );
     } else if value.chars().any(char::is_control) {
         violations.add(field, "must contain printable characters only");
     }
@@ -91,7 +94,9 @@ pub fn normalize_phone(raw: &str) -> Result<String, String> {
     if valid {
         Ok(format!("+{digits}"))
     } else {
-        Err(format!("phone {raw:?} is not an E.164 number (+, then 8 to 15 digits)"))
+        Err(format!(
+            "phone {raw:?} is not an E.164 number (+, then 8 to 15 digits)"
+        ))
     }
 }
 
@@ -159,8 +164,16 @@ pub fn normalize_profile(profile: &mut CustomerProfile, prefix: &str, violations
     for (i, external) in profile.external_ids.iter_mut().enumerate() {
         external.system = external.system.trim().to_owned();
         external.key = external.key.trim().to_owned();
-        check_id(&path(prefix, &format!("external_ids[{i}].system")), &external.system, violations);
-        check_id(&path(prefix, &format!("external_ids[{i}].key")), &external.key, violations);
+        check_id(
+            &path(prefix, &format!("external_ids[{i}].system")),
+            &external.system,
+            violations,
+        );
+        check_id(
+            &path(prefix, &format!("external_ids[{i}].key")),
+            &external.key,
+            violations,
+        );
     }
     profile.external_ids.sort();
     profile.external_ids.dedup();
@@ -210,7 +223,10 @@ pub fn check_event(event: &Event, prefix: &str, now: Timestamp, violations: &mut
             }
             for (i, category) in order.categories.iter().enumerate() {
                 if category.is_empty() {
-                    violations.add(field(&format!("order.categories[{i}]")), "must not be empty");
+                    violations.add(
+                        field(&format!("order.categories[{i}]")),
+                        "must not be empty",
+                    );
                 }
             }
         }
@@ -221,7 +237,11 @@ pub fn check_event(event: &Event, prefix: &str, now: Timestamp, violations: &mut
             }
         }
         EventPayload::SupportTicket(ticket) => {
-            check_id(&field("support_ticket.ticket_id"), &ticket.ticket_id, violations);
+            check_id(
+                &field("support_ticket.ticket_id"),
+                &ticket.ticket_id,
+                violations,
+            );
             if let Some(sentiment) = ticket.sentiment {
                 if !(-1.0..=1.0).contains(&sentiment) {
                     violations.add(field("support_ticket.sentiment"), "must be within [-1, 1]");
@@ -272,8 +292,14 @@ mod tests {
 
     #[test]
     fn phones_normalise_to_e164() {
-        assert_eq!(normalize_phone("+86 138-0000-0000").unwrap(), "+8613800000000");
-        assert_eq!(normalize_phone("0086 13800000000").unwrap(), "+8613800000000");
+        assert_eq!(
+            normalize_phone("+86 138-0000-0000").unwrap(),
+            "+8613800000000"
+        );
+        assert_eq!(
+            normalize_phone("0086 13800000000").unwrap(),
+            "+8613800000000"
+        );
         assert!(normalize_phone("13800000000").is_err());
         assert!(normalize_phone("+0123456789").is_err());
         assert!(normalize_phone("+12ab4567890").is_err());
@@ -283,8 +309,19 @@ mod tests {
 
     #[test]
     fn emails_are_trimmed_and_lowercased() {
-        assert_eq!(normalize_email("  Li.Wei@Example.COM ").unwrap(), "li.wei@example.com");
-        for bad in ["", "no-at.example.com", "@example.com", "a@b", "a@@b.com", "a b@c.com", "a@.com"] {
+        assert_eq!(
+            normalize_email("  Li.Wei@Example.COM ").unwrap(),
+            "li.wei@example.com"
+        );
+        for bad in [
+            "",
+            "no-at.example.com",
+            "@example.com",
+            "a@b",
+            "a@@b.com",
+            "a b@c.com",
+            "a@.com",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
     }

@@ -1,6 +1,8 @@
 //! Storage behind one trait. The trait speaks domain types; SQL stays in the implementations,
 //! and backend errors are translated into [`StoreError`] there.
 
+#[cfg(test)]
+mod conformance;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -16,7 +18,9 @@ pub enum StoreError {
     #[error("event id {event_id:?} (events[{index}]) is already stored with other content")]
     EventIdReused { index: usize, event_id: String },
     /// An ORDER whose order id the customer already has under another event id.
-    #[error("order id {order_id:?} (events[{index}]) is already stored for customer {customer_id:?}")]
+    #[error(
+        "order id {order_id:?} (events[{index}]) is already stored for customer {customer_id:?}"
+    )]
     OrderIdTaken {
         index: usize,
         customer_id: String,
@@ -75,7 +79,8 @@ pub struct DeleteOutcome {
 pub trait Store: Send + Sync + 'static {
     /// Creates or replaces a profile and its aliases (normalised by the caller). Fails with
     /// `AliasTaken` when an alias belongs to another customer; then nothing changes.
-    async fn upsert_customer(&self, profile: &CustomerProfile) -> Result<UpsertOutcome, StoreError>;
+    async fn upsert_customer(&self, profile: &CustomerProfile)
+        -> Result<UpsertOutcome, StoreError>;
 
     /// The customer id a reference points at, if any (an `Id` resolves when the customer exists).
     async fn resolve(&self, reference: &CustomerRef) -> Result<Option<String>, StoreError>;
@@ -90,7 +95,8 @@ pub trait Store: Send + Sync + 'static {
     async fn event_count(&self, customer_id: &str) -> Result<u64, StoreError>;
 
     /// Erases a customer: profile, aliases, events. `None` when it did not exist.
-    async fn delete_customer(&self, customer_id: &str) -> Result<Option<DeleteOutcome>, StoreError>;
+    async fn delete_customer(&self, customer_id: &str)
+        -> Result<Option<DeleteOutcome>, StoreError>;
 
     /// Stores events in one transaction, all or nothing, in the given order (a refund may follow
     /// its order in the same batch). Customers referenced by id are created when missing. An
@@ -98,15 +104,36 @@ pub trait Store: Send + Sync + 'static {
     async fn record_events(&self, events: &[Event]) -> Result<RecordOutcome, StoreError>;
 
     /// Customer ids in byte order, strictly after `after`, at most `limit`.
-    async fn customer_ids(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>, StoreError>;
+    async fn customer_ids(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError>;
 
     /// Histories of the customers with ids in byte order strictly after `after`, at most `limit`,
     /// in id order: what population snapshots and segment scans page through.
-    async fn histories(&self, after: Option<&str>, limit: u32) -> Result<Vec<(String, History)>, StoreError>;
+    async fn histories(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(String, History)>, StoreError>;
 
     /// Number of stored customers.
     async fn customer_count(&self) -> Result<u64, StoreError>;
 
     /// Cheap liveness check of the backend.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Opens the store a database URL names. `sqlite:` is the embedded default.
+pub async fn connect(database_url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    if database_url.starts_with("sqlite:") {
+        return Ok(std::sync::Arc::new(
+            SqliteStore::connect(database_url).await?,
+        ));
+    }
+    Err(StoreError::Backend(format!(
+        "unsupported database URL {:?}: this build stores in SQLite (sqlite://FILE); PostgreSQL support is planned",
+        database_url.split("://").next().unwrap_or("")
+    )))
 }

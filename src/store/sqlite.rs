@@ -1,3 +1,436 @@
 //! SQLite implementation of the store (the embedded default).
+//!
+//! Writes go through a pool of one connection and open their transactions with
+//! `BEGIN IMMEDIATE`, so writers queue instead of failing with SQLITE_BUSY on a lock upgrade
+//! (the busy timeout covers other processes holding the lock). Reads use a separate pool; WAL
+//! lets them run beside the writer. `synchronous = FULL` fsyncs the WAL on every commit, so
+//! an acknowledged write survives a crash of the process or the machine.
 
-pub struct SqliteStore;
+mod events;
+
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use super::{DeleteOutcome, RecordOutcome, Store, StoreError, UpsertOutcome};
+use crate::domain::history::{CustomerProfile, CustomerRef, Event, ExternalId, History};
+
+static MIGRATOR: Migrator = sqlx::migrate!("src/store/migrations/sqlite");
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+const READERS: u32 = 4;
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) and migrates `sqlite://path/to/file.db` or `sqlite::memory:`.
+    pub async fn connect(url: &str) -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .synchronous(SqliteSynchronous::Full);
+
+        if is_in_memory(url) {
+            // A private in-memory database lives and dies with its connections: keep exactly
+            // one open for the lifetime of the store and share it for reads and writes.
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await?;
+            MIGRATOR.run(&pool).await?;
+            return Ok(SqliteStore {
+                writer: pool.clone(),
+                reader: pool,
+            });
+        }
+
+        // Only the writer switches to WAL: the switch needs an exclusive lock that the busy
+        // timeout cannot wait for, and the mode is persistent in the file anyway.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone().journal_mode(SqliteJournalMode::Wal))
+            .await?;
+        MIGRATOR.run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .connect_with(options.pragma("query_only", "ON"))
+            .await?;
+        Ok(SqliteStore { writer, reader })
+    }
+
+    /// The pool that writes (and migrates); one connection.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    /// The read-only pool.
+    pub fn reader_pool(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    /// Closes both pools, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    async fn alias_owner(&self, kind: &str, value: &str) -> Result<Option<String>, StoreError> {
+        let owner: Option<(String,)> =
+            sqlx::query_as("SELECT customer_id FROM aliases WHERE kind = ? AND value = ?")
+                .bind(kind)
+                .bind(value)
+                .fetch_optional(&self.reader)
+                .await?;
+        Ok(owner.map(|(id,)| id))
+    }
+}
+
+fn is_in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+/// One alias of a profile, with what an `AliasTaken` error names.
+struct Alias {
+    kind: &'static str,
+    value: String,
+    field: String,
+    shown: String,
+}
+
+impl Alias {
+    fn taken(&self) -> StoreError {
+        StoreError::AliasTaken {
+            alias: self.shown.clone(),
+            field: self.field.clone(),
+        }
+    }
+}
+
+fn external_value(external: &ExternalId) -> String {
+    // U+001F cannot occur in a (printable) system name, so the pair stays unambiguous.
+    format!("{}\u{1f}{}", external.system, external.key)
+}
+
+fn profile_aliases(profile: &CustomerProfile) -> Vec<Alias> {
+    let phones = profile.phones.iter().enumerate().map(|(i, phone)| Alias {
+        kind: "phone",
+        value: phone.clone(),
+        field: format!("customer.phones[{i}]"),
+        shown: format!("phone {phone}"),
+    });
+    let emails = profile.emails.iter().enumerate().map(|(i, email)| Alias {
+        kind: "email",
+        value: email.clone(),
+        field: format!("customer.emails[{i}]"),
+        shown: format!("e-mail {email}"),
+    });
+    let externals = profile
+        .external_ids
+        .iter()
+        .enumerate()
+        .map(|(i, external)| Alias {
+            kind: "external",
+            value: external_value(external),
+            field: format!("customer.external_ids[{i}]"),
+            shown: format!("external id ({:?}, {:?})", external.system, external.key),
+        });
+    phones.chain(emails).chain(externals).collect()
+}
+
+fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+fn count(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or_default()
+}
+
+/// The statement and bound of a keyset page. Every text is `>= ''` in BINARY collation, so the
+/// first page binds `''` to the `>=` variant and both shapes bind the same parameters.
+fn keyset<'a>(
+    after_sql: &'static str,
+    first_sql: &'static str,
+    after: Option<&'a str>,
+) -> (&'static str, &'a str) {
+    match after {
+        Some(after) => (after_sql, after),
+        None => (first_sql, ""),
+    }
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+fn decode_profile(json: &str) -> Result<CustomerProfile, StoreError> {
+    serde_json::from_str(json)
+        .map_err(|e| StoreError::Backend(format!("undecodable stored profile: {e}")))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn upsert_customer(
+        &self,
+        profile: &CustomerProfile,
+    ) -> Result<UpsertOutcome, StoreError> {
+        let json = serde_json::to_string(profile)
+            .map_err(|e| StoreError::Backend(format!("cannot encode profile: {e}")))?;
+        let aliases = profile_aliases(profile);
+
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
+        let existed = sqlx::query("SELECT 1 FROM customers WHERE id = ?")
+            .bind(&profile.id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        // Checked before any change so the first conflicting field is named and nothing
+        // is written; dropping `tx` rolls back.
+        for alias in &aliases {
+            let owner: Option<(String,)> =
+                sqlx::query_as("SELECT customer_id FROM aliases WHERE kind = ? AND value = ?")
+                    .bind(alias.kind)
+                    .bind(&alias.value)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if owner.is_some_and(|(owner,)| owner != profile.id) {
+                return Err(alias.taken());
+            }
+        }
+
+        let now = now_micros();
+        sqlx::query(
+            "INSERT INTO customers (id, profile, created_at, updated_at) VALUES (?1, ?2, ?3, ?3) \
+             ON CONFLICT (id) DO UPDATE SET profile = excluded.profile, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(&profile.id)
+        .bind(&json)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM aliases WHERE customer_id = ?")
+            .bind(&profile.id)
+            .execute(&mut *tx)
+            .await?;
+        let mut inserted = HashSet::new();
+        for alias in &aliases {
+            if !inserted.insert((alias.kind, alias.value.as_str())) {
+                continue;
+            }
+            sqlx::query("INSERT INTO aliases (kind, value, customer_id) VALUES (?, ?, ?)")
+                .bind(alias.kind)
+                .bind(&alias.value)
+                .bind(&profile.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        alias.taken()
+                    } else {
+                        e.into()
+                    }
+                })?;
+        }
+        tx.commit().await?;
+        Ok(UpsertOutcome { created: !existed })
+    }
+
+    async fn resolve(&self, reference: &CustomerRef) -> Result<Option<String>, StoreError> {
+        match reference {
+            CustomerRef::Id(id) => {
+                let row: Option<(String,)> =
+                    sqlx::query_as("SELECT id FROM customers WHERE id = ?")
+                        .bind(id)
+                        .fetch_optional(&self.reader)
+                        .await?;
+                Ok(row.map(|(id,)| id))
+            }
+            CustomerRef::Phone(phone) => self.alias_owner("phone", phone).await,
+            CustomerRef::Email(email) => self.alias_owner("email", email).await,
+            CustomerRef::External(external) => {
+                self.alias_owner("external", &external_value(external))
+                    .await
+            }
+        }
+    }
+
+    async fn profile(&self, customer_id: &str) -> Result<Option<CustomerProfile>, StoreError> {
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT profile FROM customers WHERE id = ?")
+                .bind(customer_id)
+                .fetch_optional(&self.reader)
+                .await?;
+        row.and_then(|(json,)| json)
+            .map(|json| decode_profile(&json))
+            .transpose()
+    }
+
+    async fn history(&self, customer_id: &str) -> Result<History, StoreError> {
+        // One read transaction: profile and events come from the same snapshot.
+        let mut tx = self.reader.begin().await?;
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT profile FROM customers WHERE id = ?")
+                .bind(customer_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let contents: Vec<(String,)> =
+            sqlx::query_as("SELECT content FROM events WHERE customer_id = ? ORDER BY at, rowid")
+                .bind(customer_id)
+                .fetch_all(&mut *tx)
+                .await?;
+        tx.commit().await?;
+
+        let profile = row
+            .and_then(|(json,)| json)
+            .map(|json| decode_profile(&json))
+            .transpose()?;
+        let events = contents
+            .iter()
+            .map(|(content,)| events::decode_event(content))
+            .collect::<Result<Vec<Event>, StoreError>>()?;
+        Ok(History { profile, events })
+    }
+
+    async fn event_count(&self, customer_id: &str) -> Result<u64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM events WHERE customer_id = ?")
+            .bind(customer_id)
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(count(n))
+    }
+
+    async fn delete_customer(
+        &self,
+        customer_id: &str,
+    ) -> Result<Option<DeleteOutcome>, StoreError> {
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
+        let exists = sqlx::query("SELECT 1 FROM customers WHERE id = ?")
+            .bind(customer_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if !exists {
+            return Ok(None);
+        }
+        let events_deleted = sqlx::query("DELETE FROM events WHERE customer_id = ?")
+            .bind(customer_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        for statement in [
+            "DELETE FROM orders WHERE customer_id = ?",
+            "DELETE FROM aliases WHERE customer_id = ?",
+            "DELETE FROM customers WHERE id = ?",
+        ] {
+            sqlx::query(statement)
+                .bind(customer_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(DeleteOutcome { events_deleted }))
+    }
+
+    async fn record_events(&self, events: &[Event]) -> Result<RecordOutcome, StoreError> {
+        if events.is_empty() {
+            return Ok(RecordOutcome::default());
+        }
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
+        let outcome = events::record(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn customer_ids(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        let (sql, bound) = keyset(
+            "SELECT id FROM customers WHERE id > ?1 ORDER BY id LIMIT ?2",
+            "SELECT id FROM customers WHERE id >= ?1 ORDER BY id LIMIT ?2",
+            after,
+        );
+        let rows: Vec<(String,)> = sqlx::query_as(sql)
+            .bind(bound)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    async fn histories(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(String, History)>, StoreError> {
+        let mut tx = self.reader.begin().await?;
+        let (sql, bound) = keyset(
+            "SELECT id, profile FROM customers WHERE id > ?1 ORDER BY id LIMIT ?2",
+            "SELECT id, profile FROM customers WHERE id >= ?1 ORDER BY id LIMIT ?2",
+            after,
+        );
+        let customers: Vec<(String, Option<String>)> = sqlx::query_as(sql)
+            .bind(bound)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
+        let (Some((first, _)), Some((last, _))) = (customers.first(), customers.last()) else {
+            return Ok(Vec::new());
+        };
+        // The whole page's events in one range scan of the (customer_id, at) index.
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT customer_id, content FROM events WHERE customer_id >= ? AND customer_id <= ? \
+             ORDER BY customer_id, at, rowid",
+        )
+        .bind(first)
+        .bind(last)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+
+        // Both lists are in id byte order (BINARY collation = Rust's `str` order): merge them.
+        let mut rows = rows.into_iter().peekable();
+        let mut page = Vec::with_capacity(customers.len());
+        for (id, profile) in customers {
+            while rows.next_if(|(owner, _)| *owner < id).is_some() {}
+            let mut events = Vec::new();
+            while let Some((_, content)) = rows.next_if(|(owner, _)| *owner == id) {
+                events.push(events::decode_event(&content)?);
+            }
+            let profile = profile.map(|json| decode_profile(&json)).transpose()?;
+            page.push((id, History { profile, events }));
+        }
+        Ok(page)
+    }
+
+    async fn customer_count(&self) -> Result<u64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM customers")
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(count(n))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

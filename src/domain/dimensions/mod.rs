@@ -188,3 +188,6 @@ impl Classification {
         &self.assignment(dimension).code
     }
 }
+
+#[cfg(test)]
+mod tests;

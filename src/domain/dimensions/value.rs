@@ -1,1 +1,252 @@
-//! (in progress)
+//! Purchase-value dimensions: RFM (3.1), value tier (3.2), demand (3.4), account quadrant (3.9).
+//! All are `NONE` for a customer without purchases.
+
+use super::classify::{Context, Decision};
+use super::{Reason, RfmScores, NONE};
+use crate::domain::population::Distribution;
+use crate::domain::rules::{BigAccountRule, HighLowMethod};
+
+/// R, F, M scores by percentile rank among the active buyers; `None` for non-buyers.
+pub fn rfm_scores(ctx: &Context<'_>) -> Option<RfmScores> {
+    let f = ctx.features;
+    let recency = f.recency_days?;
+    let pop = ctx.population;
+    Some(RfmScores {
+        recency: pop.recency_days.score_descending(recency),
+        frequency: pop.frequency.score_ascending(f.frequency as i64),
+        monetary: pop.monetary.score_ascending(f.monetary),
+    })
+}
+
+fn no_purchases() -> Decision {
+    Decision::new(
+        NONE,
+        vec![Reason::new("no_purchases", true).observed("purchases_ever", 0)],
+    )
+}
+
+/// Renders `sum / n` for reasons; the comparison itself stays in integers.
+fn mean_text(dist: &Distribution) -> String {
+    if dist.is_empty() {
+        return "none".to_owned();
+    }
+    let mean = dist.sum() as f64 / dist.len() as f64;
+    format!("{}", (mean * 100.0).round() / 100.0)
+}
+
+fn median_text(dist: &Distribution) -> String {
+    dist.twice_median()
+        .map_or("none".to_owned(), |twice| format!("{}", twice as f64 / 2.0))
+}
+
+/// Which side of the population centre a value lies on. `above = true` asks "strictly above";
+/// `false` asks "strictly below". Equal is low; an empty population is low.
+fn beyond_centre(
+    method: HighLowMethod,
+    dist: &Distribution,
+    value: i64,
+    fixed: i64,
+    above: bool,
+) -> (bool, String) {
+    let v = i128::from(value);
+    let n = i128::from(dist.len());
+    match method {
+        HighLowMethod::Mean => {
+            let high = n > 0
+                && if above {
+                    v * n > dist.sum()
+                } else {
+                    v * n < dist.sum()
+                };
+            (high, mean_text(dist))
+        }
+        HighLowMethod::Median => {
+            let high =
+                dist.twice_median()
+                    .is_some_and(|twice| if above { 2 * v > twice } else { 2 * v < twice });
+            (high, median_text(dist))
+        }
+        HighLowMethod::Fixed => {
+            let high = if above { value > fixed } else { value < fixed };
+            (high, fixed.to_string())
+        }
+    }
+}
+
+pub fn rfm(ctx: &Context<'_>, scores: Option<RfmScores>) -> Decision {
+    let (Some(scores), Some(recency)) = (scores, ctx.features.recency_days) else {
+        return no_purchases();
+    };
+    let f = ctx.features;
+    let rules = &ctx.rules.rfm;
+    let pop = ctx.population;
+    let method = rules.high_low;
+    let centre = match method {
+        HighLowMethod::Mean => "mean",
+        HighLowMethod::Median => "median",
+        HighLowMethod::Fixed => "fixed",
+    };
+    let (r_high, r_centre) = beyond_centre(
+        method,
+        &pop.recency_days,
+        recency,
+        rules.fixed_recency_days,
+        false,
+    );
+    let (f_high, f_centre) = beyond_centre(
+        method,
+        &pop.frequency,
+        f.frequency as i64,
+        rules.fixed_frequency,
+        true,
+    );
+    let (m_high, m_centre) = beyond_centre(
+        method,
+        &pop.monetary,
+        f.monetary,
+        rules.fixed_monetary,
+        true,
+    );
+
+    let code = match (r_high, f_high, m_high) {
+        (true, true, true) => "IMPORTANT_VALUE",
+        (true, false, true) => "IMPORTANT_DEVELOP",
+        (false, true, true) => "IMPORTANT_KEEP",
+        (false, false, true) => "IMPORTANT_RETAIN",
+        (true, true, false) => "GENERAL_VALUE",
+        (true, false, false) => "GENERAL_DEVELOP",
+        (false, true, false) => "GENERAL_KEEP",
+        (false, false, false) => "GENERAL_RETAIN",
+    };
+    let reasons = vec![
+        Reason::new("rfm.scores", true)
+            .observed("rfm", scores.code())
+            .observed("active_buyers", pop.active_buyers()),
+        Reason::new("rfm.recency_high", r_high)
+            .observed("recency_days", recency)
+            .threshold(&format!("{centre}_recency_days"), r_centre),
+        Reason::new("rfm.frequency_high", f_high)
+            .observed("frequency", f.frequency)
+            .threshold(&format!("{centre}_frequency"), f_centre),
+        Reason::new("rfm.monetary_high", m_high)
+            .observed("monetary", f.monetary)
+            .threshold(&format!("{centre}_monetary"), m_centre),
+    ];
+    Decision::new(code, reasons)
+}
+
+pub fn value_tier(ctx: &Context<'_>) -> Decision {
+    let f = ctx.features;
+    if !f.is_buyer() {
+        return no_purchases();
+    }
+    let lookback = ctx.rules.windows.lookback_days;
+    if !f.is_active_buyer() {
+        return Decision::new(
+            "LOW",
+            vec![Reason::new("value_tier.no_purchase_in_lookback", true)
+                .observed("frequency", 0)
+                .threshold("lookback_days", lookback)],
+        );
+    }
+    let bounds = &ctx.population.value_tier;
+    let (profit, id) = (f.profit, ctx.customer_id);
+    let high = bounds
+        .last_high
+        .as_ref()
+        .is_some_and(|mark| mark.is_at_or_before(profit, id));
+    let mut high_reason = Reason::new("value_tier.high_head", high)
+        .observed("profit", profit)
+        .threshold("high_profit_share", &ctx.rules.value_tier.high_profit_share)
+        .threshold("high_customers", bounds.high_count);
+    if let Some(mark) = &bounds.last_high {
+        high_reason = high_reason
+            .threshold("last_high_profit", mark.profit)
+            .threshold("last_high_customer_id", &mark.customer_id);
+    }
+    if high {
+        return Decision::new("HIGH", vec![high_reason]);
+    }
+    // LOW: at or after the first LOW mark in (profit desc, id asc) order.
+    let low = bounds.first_low.as_ref().is_some_and(|mark| {
+        profit < mark.profit || (profit == mark.profit && id >= mark.customer_id.as_str())
+    });
+    let mut low_reason = Reason::new("value_tier.low_tail", low)
+        .observed("profit", profit)
+        .threshold(
+            "low_customer_share",
+            &ctx.rules.value_tier.low_customer_share,
+        )
+        .threshold("low_customers", bounds.low_count);
+    if let Some(mark) = &bounds.first_low {
+        low_reason = low_reason
+            .threshold("first_low_profit", mark.profit)
+            .threshold("first_low_customer_id", &mark.customer_id);
+    }
+    Decision::new(
+        if low { "LOW" } else { "MEDIUM" },
+        vec![high_reason, low_reason],
+    )
+}
+
+pub fn demand(ctx: &Context<'_>) -> Decision {
+    let f = ctx.features;
+    if !f.is_buyer() {
+        return no_purchases();
+    }
+    let rules = &ctx.rules.demand;
+    let score = ctx.population.units.score_ascending(f.units as i64);
+    let categories = f.distinct_categories;
+    let high = score >= rules.high_units_score || categories >= rules.high_min_categories;
+    let high_reason = Reason::new("demand.high", high)
+        .observed("units", f.units)
+        .observed("units_score", score)
+        .observed("distinct_categories", categories)
+        .threshold("high_units_score", rules.high_units_score)
+        .threshold("high_min_categories", rules.high_min_categories);
+    if high {
+        return Decision::new("HIGH", vec![high_reason]);
+    }
+    let low = score <= rules.low_max_units_score && categories < rules.low_categories_below;
+    let low_reason = Reason::new("demand.low", low)
+        .observed("units_score", score)
+        .observed("distinct_categories", categories)
+        .threshold("low_max_units_score", rules.low_max_units_score)
+        .threshold("low_categories_below", rules.low_categories_below);
+    Decision::new(
+        if low { "LOW" } else { "MEDIUM" },
+        vec![high_reason, low_reason],
+    )
+}
+
+pub fn account_quadrant(ctx: &Context<'_>, scores: Option<RfmScores>) -> Decision {
+    let f = ctx.features;
+    let (Some(scores), Some(tenure)) = (scores, f.tenure_days) else {
+        return no_purchases();
+    };
+    let rules = &ctx.rules.account_quadrant;
+    let old = tenure >= rules.old_min_tenure_days;
+    let old_reason = Reason::new("account_quadrant.old", old)
+        .observed("tenure_days", tenure)
+        .threshold("old_min_tenure_days", rules.old_min_tenure_days);
+    let big_reason = match rules.big_rule {
+        BigAccountRule::MScore => Reason::new(
+            "account_quadrant.big",
+            scores.monetary >= rules.big_min_m_score,
+        )
+        .observed("m_score", scores.monetary)
+        .threshold("big_min_m_score", rules.big_min_m_score),
+        BigAccountRule::FixedAmount => {
+            Reason::new("account_quadrant.big", f.monetary >= rules.big_min_monetary)
+                .observed("monetary", f.monetary)
+                .threshold("big_min_monetary", rules.big_min_monetary)
+        }
+    };
+    let code = match (old, big_reason.matched) {
+        (true, true) => "OLD_BIG",
+        (false, true) => "NEW_BIG",
+        (false, false) => "NEW_SMALL",
+        (true, false) => "OLD_SMALL",
+    };
+    Decision::new(code, vec![old_reason, big_reason])
+}

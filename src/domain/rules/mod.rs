@@ -331,7 +331,12 @@ impl RuleSet {
     }
 
     /// The display name of a segment, falling back to its code when no text is configured.
-    pub fn display_name<'a>(&'a self, dimension: Dimension, code: &'a str, locale: Locale) -> &'a str {
+    pub fn display_name<'a>(
+        &'a self,
+        dimension: Dimension,
+        code: &'a str,
+        locale: Locale,
+    ) -> &'a str {
         self.display_names
             .get(&dimension)
             .and_then(|names| names.get(code))
@@ -342,7 +347,9 @@ impl RuleSet {
 fn merge_tables(base: &mut toml::Table, overrides: toml::Table) {
     for (key, value) in overrides {
         match (base.get_mut(&key), value) {
-            (Some(toml::Value::Table(inner)), toml::Value::Table(over)) => merge_tables(inner, over),
+            (Some(toml::Value::Table(inner)), toml::Value::Table(over)) => {
+                merge_tables(inner, over)
+            }
             (_, value) => {
                 base.insert(key, value);
             }

@@ -1,0 +1,178 @@
+//! `segmenter.v1.HistoryService`: validate, convert, delegate.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status, Streaming};
+
+use super::convert::{
+    customer_from_proto, customer_ref_from_proto, customer_to_proto, event_from_proto,
+};
+use super::pb;
+use super::status::ApiError;
+use crate::app::App;
+use crate::domain::history::{CustomerRef, Event};
+use crate::domain::validate::Violations;
+
+pub struct HistoryApi {
+    app: Arc<App>,
+}
+
+impl HistoryApi {
+    pub fn new(app: Arc<App>) -> Self {
+        Self { app }
+    }
+
+    /// Converts a batch of events, reporting every bad field of every event at once.
+    fn convert_events(
+        &self,
+        events: &[pb::Event],
+        prefix: &str,
+    ) -> Result<Vec<(CustomerRef, Event)>, ApiError> {
+        let max = self.app.settings().max_batch_events;
+        if events.len() > max {
+            return Err(ApiError::invalid(
+                format!("{prefix}events"),
+                format!("a batch holds at most {max} events, got {}", events.len()),
+            ));
+        }
+        let currency = &self.app.settings().reporting_currency;
+        let now = self.app.now();
+        let mut violations = Violations::default();
+        let converted: Vec<_> = events
+            .iter()
+            .enumerate()
+            .filter_map(|(i, event)| {
+                event_from_proto(
+                    event,
+                    &format!("{prefix}events[{i}]"),
+                    currency,
+                    now,
+                    &mut violations,
+                )
+            })
+            .collect();
+        ApiError::check(violations)?;
+        Ok(converted
+            .into_iter()
+            .map(|event| {
+                let reference = event.customer.clone();
+                // The customer id is filled in by the app once the reference is resolved.
+                (reference, event.into_event(String::new()))
+            })
+            .collect())
+    }
+}
+
+/// The one required customer reference of a request.
+pub(super) fn required_ref(
+    reference: Option<&pb::CustomerRef>,
+    field: &str,
+) -> Result<CustomerRef, ApiError> {
+    let mut violations = Violations::default();
+    let converted = customer_ref_from_proto(reference, field, &mut violations);
+    ApiError::check(violations)?;
+    converted.ok_or_else(|| ApiError::invalid(field, "must name a customer"))
+}
+
+#[tonic::async_trait]
+impl pb::history_service_server::HistoryService for HistoryApi {
+    async fn upsert_customer(
+        &self,
+        request: Request<pb::UpsertCustomerRequest>,
+    ) -> Result<Response<pb::UpsertCustomerResponse>, Status> {
+        let Some(customer) = request.get_ref().customer.as_ref() else {
+            return Err(ApiError::invalid("customer", "is required").into());
+        };
+        let mut violations = Violations::default();
+        let profile = customer_from_proto(customer, "customer", &mut violations);
+        ApiError::check(violations)?;
+        let profile = profile.ok_or_else(|| ApiError::invalid("customer", "is not valid"))?;
+        let outcome = self
+            .app
+            .upsert_customer(&profile)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::UpsertCustomerResponse {
+            customer: Some(customer_to_proto(&profile)),
+            created: outcome.created,
+        }))
+    }
+
+    async fn get_customer(
+        &self,
+        request: Request<pb::GetCustomerRequest>,
+    ) -> Result<Response<pb::GetCustomerResponse>, Status> {
+        let reference = required_ref(request.get_ref().customer.as_ref(), "customer")?;
+        let (profile, event_count) = self
+            .app
+            .get_customer(&reference)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::GetCustomerResponse {
+            customer: Some(customer_to_proto(&profile)),
+            event_count,
+        }))
+    }
+
+    async fn delete_customer(
+        &self,
+        request: Request<pb::DeleteCustomerRequest>,
+    ) -> Result<Response<pb::DeleteCustomerResponse>, Status> {
+        let reference = required_ref(request.get_ref().customer.as_ref(), "customer")?;
+        let outcome = self
+            .app
+            .delete_customer(&reference)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::DeleteCustomerResponse {
+            deleted: outcome.is_some(),
+            events_deleted: outcome.map_or(0, |o| o.events_deleted),
+        }))
+    }
+
+    async fn record_events(
+        &self,
+        request: Request<pb::RecordEventsRequest>,
+    ) -> Result<Response<pb::RecordEventsResponse>, Status> {
+        let batch = self.convert_events(&request.get_ref().events, "")?;
+        let outcome = self
+            .app
+            .record_events(batch)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::RecordEventsResponse {
+            stored: outcome.stored,
+            duplicates: outcome.duplicates,
+        }))
+    }
+
+    async fn ingest_events(
+        &self,
+        request: Request<Streaming<pb::IngestEventsRequest>>,
+    ) -> Result<Response<pb::IngestEventsResponse>, Status> {
+        let mut stream = request.into_inner();
+        let mut summary = pb::IngestEventsResponse::default();
+        while let Some(chunk) = stream.message().await? {
+            // Each chunk is its own all-or-nothing batch; earlier chunks stay stored on failure,
+            // so the error says how far the stream got and a retry of the whole stream is safe.
+            let batch = self.convert_events(&chunk.events, "")?;
+            let outcome = self.app.record_events(batch).await.map_err(|error| {
+                let status = Status::from(ApiError::from(error));
+                Status::with_details(
+                    status.code(),
+                    format!(
+                        "chunk {} rejected, {} chunks stored before it: {}",
+                        summary.chunks,
+                        summary.chunks,
+                        status.message()
+                    ),
+                    status.details().to_vec().into(),
+                )
+            })?;
+            summary.chunks += 1;
+            summary.stored += outcome.stored;
+            summary.duplicates += outcome.duplicates;
+        }
+        Ok(Response::new(summary))
+    }
+}

@@ -1,0 +1,24 @@
+//! The gRPC surface: the generated `segmenter.v1` types, the conversions between them and the
+//! domain, and the one mapping of errors to statuses. Service handlers live in sibling modules.
+
+pub mod convert;
+mod history;
+mod recommend;
+mod segmentation;
+pub mod status;
+
+pub use history::HistoryApi;
+pub use pb::FILE_DESCRIPTOR_SET;
+pub use segmentation::SegmentationApi;
+
+/// Generated protobuf messages, enums and service stubs of package `segmenter.v1`.
+pub mod pb {
+    // Generated code is not ours to restyle (e.g. large oneof variants in responses).
+    #![allow(clippy::all)]
+
+    tonic::include_proto!("segmenter.v1");
+
+    /// The encoded descriptors of every `segmenter.v1` file (imports included), for reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("segmenter_descriptor");
+}

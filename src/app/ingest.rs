@@ -1,0 +1,66 @@
+//! Writing history: batches of events, all or nothing, idempotent by event id.
+
+use std::collections::HashMap;
+
+use super::customers::describe;
+use super::{App, AppError};
+use crate::domain::history::{CustomerRef, Event};
+use crate::domain::validate::Violations;
+use crate::store::RecordOutcome;
+
+impl App {
+    /// Stores one batch. Each event names its customer by any reference; an id reference to a
+    /// customer not yet stored creates it, other references must resolve. The event's own
+    /// `customer_id` is filled in here.
+    pub async fn record_events(
+        &self,
+        batch: Vec<(CustomerRef, Event)>,
+    ) -> Result<RecordOutcome, AppError> {
+        let max = self.settings.max_batch_events;
+        if batch.len() > max {
+            return Err(AppError::invalid(
+                "events",
+                format!(
+                    "a batch holds at most {max} events, got {}; split it or use IngestEvents",
+                    batch.len()
+                ),
+            ));
+        }
+        if batch.is_empty() {
+            return Ok(RecordOutcome::default());
+        }
+        let mut resolved: HashMap<CustomerRef, String> = HashMap::new();
+        let mut violations = Violations::default();
+        let mut events = Vec::with_capacity(batch.len());
+        for (index, (reference, mut event)) in batch.into_iter().enumerate() {
+            let id = match &reference {
+                CustomerRef::Id(id) => Some(id.clone()),
+                other => match resolved.get(other) {
+                    Some(id) => Some(id.clone()),
+                    None => {
+                        let found = self.store.resolve(other).await?;
+                        if let Some(id) = &found {
+                            resolved.insert(other.clone(), id.clone());
+                        }
+                        found
+                    }
+                },
+            };
+            match id {
+                Some(id) => event.customer_id = id,
+                None => violations.add(
+                    format!("events[{index}].customer"),
+                    format!(
+                        "no customer matches {}; upsert the customer first or reference it by id",
+                        describe(&reference)
+                    ),
+                ),
+            }
+            events.push(event);
+        }
+        violations.into_result().map_err(AppError::Invalid)?;
+        let outcome = self.store.record_events(&events).await?;
+        self.note_events_stored(outcome.stored);
+        Ok(outcome)
+    }
+}

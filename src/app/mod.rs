@@ -1,0 +1,136 @@
+//! Use-cases: what the gRPC handlers and the CLI delegate to. Resolves customer references,
+//! loads history from the store, takes the shared rule set and population snapshot, and runs the
+//! pure domain. Shared read-mostly state is swapped atomically, never locked on a request path.
+
+mod classify;
+mod customers;
+mod error;
+mod ingest;
+mod recommend;
+mod segments;
+mod snapshot;
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::domain::population::PopulationStats;
+use crate::domain::rules::{RuleSet, RuleSetError, VersionedRules};
+use crate::domain::time::Timestamp;
+use crate::store::Store;
+
+pub use classify::{Classified, ClassifyOptions, SnapshotChoice};
+pub use error::AppError;
+pub use recommend::Contact;
+pub use segments::{Scan, SegmentStats};
+pub use snapshot::SnapshotCache;
+
+/// Where "now" comes from; tests and backtests pass explicit `as_of` values instead.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> Timestamp;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let micros = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as i64);
+        Timestamp::from_micros(micros)
+    }
+}
+
+/// Settings of the use-cases (a slice of the server configuration).
+#[derive(Debug, Clone)]
+pub struct AppSettings {
+    /// ISO 4217 code of the one reporting currency.
+    pub reporting_currency: String,
+    /// Most events in one RecordEvents call or one ingest chunk.
+    pub max_batch_events: usize,
+    /// Refresh the current snapshot after this many newly stored events (0 = never by count).
+    pub snapshot_refresh_events: u64,
+    /// Snapshots at past instants kept in memory for audits and backtests.
+    pub past_snapshot_cache: usize,
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        Self {
+            reporting_currency: "CNY".to_owned(),
+            max_batch_events: 10_000,
+            snapshot_refresh_events: 10_000,
+            past_snapshot_cache: 8,
+        }
+    }
+}
+
+pub struct App {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    settings: AppSettings,
+    rules: ArcSwap<VersionedRules>,
+    current: ArcSwap<PopulationStats>,
+    snapshots: SnapshotCache,
+    events_since_refresh: AtomicU64,
+    refresh_wanted: tokio::sync::Notify,
+    refresh_lock: tokio::sync::Mutex<()>,
+}
+
+impl App {
+    /// Builds the app with an empty current snapshot; call [`App::refresh_snapshot`] before serving.
+    pub fn new(
+        store: Arc<dyn Store>,
+        rules: VersionedRules,
+        settings: AppSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let now = clock.now();
+        Self {
+            store,
+            snapshots: SnapshotCache::new(settings.past_snapshot_cache),
+            clock,
+            settings,
+            rules: ArcSwap::from_pointee(rules),
+            current: ArcSwap::from_pointee(PopulationStats::empty(now)),
+            events_since_refresh: AtomicU64::new(0),
+            refresh_wanted: tokio::sync::Notify::new(),
+            refresh_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn settings(&self) -> &AppSettings {
+        &self.settings
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// The rule set in force.
+    pub fn rules(&self) -> Arc<VersionedRules> {
+        self.rules.load_full()
+    }
+
+    /// Replaces the rule set after validating it; the running one stays when it is refused.
+    /// Past snapshots are dropped because value-tier shares may have changed.
+    pub fn replace_rules(&self, text: &str) -> Result<String, RuleSetError> {
+        let rules = RuleSet::from_toml_over_builtin(text)?;
+        let version = rules.version.clone();
+        self.rules.store(Arc::new(rules));
+        self.snapshots.clear();
+        self.refresh_wanted.notify_one();
+        Ok(version)
+    }
+
+    /// The current population snapshot.
+    pub fn current_snapshot(&self) -> Arc<PopulationStats> {
+        self.current.load_full()
+    }
+}

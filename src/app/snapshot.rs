@@ -1,0 +1,163 @@
+//! Population snapshots: computed from stored history, off the request path, then shared.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::{App, AppError};
+use crate::domain::features::compute_features;
+use crate::domain::population::{build_population, BuyerSample, PopulationStats};
+use crate::domain::rules::VersionedRules;
+use crate::domain::time::Timestamp;
+use crate::store::Store;
+
+/// Customers read per store round trip while computing a snapshot.
+const PAGE: u32 = 1_000;
+
+/// A small most-recently-used cache of snapshots at past instants, keyed by (as_of, rules).
+pub struct SnapshotCache {
+    capacity: usize,
+    entries: Mutex<VecDeque<(Timestamp, String, Arc<PopulationStats>)>>,
+}
+
+impl SnapshotCache {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            entries: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    fn get(&self, as_of: Timestamp, rules_version: &str) -> Option<Arc<PopulationStats>> {
+        let mut entries = self.entries.lock().ok()?;
+        let position = entries
+            .iter()
+            .position(|(t, v, _)| *t == as_of && v == rules_version)?;
+        let entry = entries.remove(position)?;
+        let stats = entry.2.clone();
+        entries.push_front(entry);
+        Some(stats)
+    }
+
+    fn put(&self, as_of: Timestamp, rules_version: &str, stats: Arc<PopulationStats>) {
+        if self.capacity == 0 {
+            return;
+        }
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.push_front((as_of, rules_version.to_owned(), stats));
+            entries.truncate(self.capacity);
+        }
+    }
+
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
+}
+
+/// Computes the population statistics at `as_of` by paging through every stored history.
+pub async fn compute_population(
+    store: &dyn Store,
+    as_of: Timestamp,
+    rules: &VersionedRules,
+) -> Result<PopulationStats, AppError> {
+    let mut samples = Vec::new();
+    let mut customers = 0u64;
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.histories(after.as_deref(), PAGE).await?;
+        let Some((last, _)) = page.last() else { break };
+        after = Some(last.clone());
+        customers += page.len() as u64;
+        samples.extend(page.iter().filter_map(|(id, history)| {
+            let features = compute_features(history, as_of, &rules.rules.windows);
+            BuyerSample::from_features(id, &features)
+        }));
+        if page.len() < PAGE as usize {
+            break;
+        }
+    }
+    Ok(build_population(
+        samples,
+        as_of,
+        customers,
+        &rules.rules.value_tier,
+    ))
+}
+
+impl App {
+    /// Recomputes the current snapshot at now and swaps it in; readers never wait for it.
+    pub async fn refresh_snapshot(&self) -> Result<Arc<PopulationStats>, AppError> {
+        let _one_at_a_time = self.refresh_lock.lock().await;
+        let rules = self.rules();
+        let now = self.now();
+        let started = std::time::Instant::now();
+        let stats = Arc::new(compute_population(self.store.as_ref(), now, &rules).await?);
+        self.current.store(stats.clone());
+        self.events_since_refresh.store(0, Ordering::Relaxed);
+        tracing::info!(
+            snapshot = %stats.info.id,
+            customers = stats.info.customers,
+            active_buyers = stats.info.active_buyers,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "population snapshot refreshed"
+        );
+        Ok(stats)
+    }
+
+    /// The snapshot taken at exactly `as_of`, computed once and then cached.
+    pub async fn snapshot_at(
+        &self,
+        as_of: Timestamp,
+        rules: &VersionedRules,
+    ) -> Result<Arc<PopulationStats>, AppError> {
+        if let Some(stats) = self.snapshots.get(as_of, &rules.version) {
+            return Ok(stats);
+        }
+        // Concurrent requests for the same instant compute it once.
+        let _one_at_a_time = self.refresh_lock.lock().await;
+        if let Some(stats) = self.snapshots.get(as_of, &rules.version) {
+            return Ok(stats);
+        }
+        let stats = Arc::new(compute_population(self.store.as_ref(), as_of, rules).await?);
+        self.snapshots.put(as_of, &rules.version, stats.clone());
+        Ok(stats)
+    }
+
+    /// Counts stored events and wakes the refresher when enough have arrived.
+    pub(crate) fn note_events_stored(&self, stored: u64) {
+        if stored == 0 {
+            return;
+        }
+        let threshold = self.settings.snapshot_refresh_events;
+        let total = self
+            .events_since_refresh
+            .fetch_add(stored, Ordering::Relaxed)
+            + stored;
+        if threshold > 0 && total >= threshold {
+            self.refresh_wanted.notify_one();
+        }
+    }
+
+    /// Refreshes the current snapshot every `interval`, and sooner when enough events arrived,
+    /// until `shutdown` resolves.
+    pub async fn run_snapshot_refresher(
+        self: Arc<Self>,
+        interval: Duration,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = tokio::time::sleep(interval) => {}
+                _ = self.refresh_wanted.notified() => {}
+            }
+            if let Err(error) = self.refresh_snapshot().await {
+                tracing::warn!(%error, "population snapshot refresh failed; the previous one stays");
+            }
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Wiring: configuration to a running gRPC server. Store, rules, snapshot refresher, services,
+//! reflection, health, limits and graceful shutdown are all assembled here and nowhere else.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::server::TcpIncoming;
+
+use crate::api::pb::history_service_server::HistoryServiceServer;
+use crate::api::pb::segmentation_service_server::SegmentationServiceServer;
+use crate::api::{HistoryApi, SegmentationApi, FILE_DESCRIPTOR_SET};
+use crate::app::{App, AppError, Clock, SystemClock};
+use crate::config::Config;
+use crate::domain::rules::{RuleSet, RuleSetError, VersionedRules};
+use crate::store::{self, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("rule set {path}: {source}")]
+    Rules { path: String, source: RuleSetError },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("reflection: {0}")]
+    Reflection(String),
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    App(#[from] AppError),
+}
+
+/// Loads the configured rule set (built-in when no file is configured).
+pub fn load_rules(config: &Config) -> Result<VersionedRules, ServerError> {
+    let Some(path) = &config.rules_file else {
+        return RuleSet::builtin().map_err(|source| ServerError::Rules {
+            path: "built-in".to_owned(),
+            source,
+        });
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| ServerError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    RuleSet::from_toml_over_builtin(&text).map_err(|source| ServerError::Rules {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Builds the use-case layer over the configured store, with a fresh current snapshot.
+pub async fn build_app(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<App>, ServerError> {
+    let store: Arc<dyn Store> = store::connect(&config.database_url).await?;
+    let rules = load_rules(config)?;
+    let app = Arc::new(App::new(store, rules, config.app_settings(), clock));
+    app.refresh_snapshot().await?;
+    Ok(app)
+}
+
+/// A server running in the background of this process.
+pub struct RunningServer {
+    pub local_addr: SocketAddr,
+    pub app: Arc<App>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), tonic::transport::Error>>,
+    grace: Duration,
+}
+
+impl RunningServer {
+    /// Stops accepting calls, lets in-flight ones finish within the grace period, and waits.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.finish().await;
+    }
+
+    /// Waits until the server stops by itself (e.g. on SIGTERM when started by [`serve`]).
+    async fn finish(self) {
+        match tokio::time::timeout(self.grace, self.task).await {
+            Ok(Ok(Ok(()))) => tracing::info!("server stopped"),
+            Ok(Ok(Err(error))) => tracing::error!(%error, "server failed"),
+            Ok(Err(error)) => tracing::error!(%error, "server task failed"),
+            Err(_) => {
+                tracing::warn!(grace = ?self.grace, "grace period over; dropping calls still in flight")
+            }
+        }
+    }
+}
+
+/// Starts serving `app` per `config` until [`RunningServer::shutdown`] or `stop_signal`.
+pub async fn start(
+    config: &Config,
+    app: Arc<App>,
+    stop_signal: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<RunningServer, ServerError> {
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: config.listen.clone(),
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.listen.clone(),
+        source,
+    })?;
+    // Without TCP_NODELAY small responses wait for delayed ACKs: tens of ms at p99.
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| ServerError::Reflection(e.to_string()))?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(|e| ServerError::Reflection(e.to_string()))?;
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<HistoryServiceServer<HistoryApi>>()
+        .await;
+    health
+        .set_serving::<SegmentationServiceServer<SegmentationApi>>()
+        .await;
+
+    let max = config.max_message_bytes;
+    let history = HistoryServiceServer::new(HistoryApi::new(app.clone()))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+    let segmentation = SegmentationServiceServer::new(SegmentationApi::new(app.clone()))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let refresher_stop = app.clone().run_snapshot_refresher(
+        Duration::from_secs(config.snapshot_interval_seconds),
+        futures::future::pending::<()>(),
+    );
+    let refresher = tokio::spawn(refresher_stop);
+    let shutdown = async move {
+        tokio::select! {
+            _ = stop_rx => {}
+            _ = stop_signal => {}
+        }
+        refresher.abort();
+        tracing::info!("shutting down: finishing calls in flight");
+    };
+
+    let router = tonic::transport::Server::builder()
+        .timeout(Duration::from_secs(config.request_timeout_seconds))
+        .concurrency_limit_per_connection(config.concurrency_limit_per_connection)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(history)
+        .add_service(segmentation);
+    let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, shutdown));
+    tracing::info!(%local_addr, database = %redact_url(&config.database_url), "segmenter serving gRPC");
+    Ok(RunningServer {
+        local_addr,
+        app,
+        stop: Some(stop_tx),
+        task,
+        grace: Duration::from_secs(config.shutdown_grace_seconds),
+    })
+}
+
+/// Serves until SIGTERM or Ctrl-C: what `segmenter serve` runs.
+pub async fn serve(config: &Config, app: Arc<App>) -> Result<(), ServerError> {
+    let server = start(config, app, shutdown_signal()).await?;
+    server.finish().await;
+    Ok(())
+}
+
+/// Builds the app with the system clock and serves it.
+pub async fn run(config: &Config) -> Result<(), ServerError> {
+    let app = build_app(config, Arc::new(SystemClock)).await?;
+    serve(config, app).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => futures::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = futures::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}
+
+/// Hides a password in a database URL before it reaches logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            let user = credentials.split(':').next().unwrap_or("");
+            format!("{}://{user}:***@{}", &url[..scheme_end], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}

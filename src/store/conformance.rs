@@ -1,0 +1,291 @@
+//! The `Store` contract as backend-agnostic checks. A backend joins by implementing [`Backend`]
+//! and invoking `store_suite!(name, constructor)`, which expands one `#[tokio::test]` per check
+//! (the constructor is an async expression valid inside the generated module, whose `super` is
+//! the invoking module). A PostgreSQL store would add, next to its own `Backend`:
+//!
+//! ```ignore
+//! crate::store::conformance::store_suite!(postgres, super::fresh_database());
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::{DeleteOutcome, RecordOutcome, SqliteStore, Store, StoreError, UpsertOutcome};
+use crate::domain::dimensions::Dimension;
+use crate::domain::history::*;
+use crate::domain::time::Timestamp;
+use crate::domain::validate::FieldViolation;
+
+mod customers;
+mod events;
+mod scale;
+
+pub(crate) use customers::*;
+pub(crate) use events::*;
+pub(crate) use scale::*;
+
+/// One test's database, fresh and empty when the backend is constructed.
+#[async_trait]
+pub(crate) trait Backend: Send + Sync {
+    /// A store on this test's database; every call reaches the same data (as a restart would).
+    async fn open(&self) -> Arc<dyn Store>;
+}
+
+macro_rules! store_suite {
+    ($suite:ident, $backend:expr) => {
+        mod $suite {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::store::conformance::store_suite!(@checks $backend;
+                upsert_creates_then_replaces, alias_conflict_changes_nothing,
+                resolve_by_every_reference, history_round_trips_every_payload,
+                retried_batch_is_idempotent, event_id_reuse_is_refused, batch_is_all_or_nothing,
+                order_id_reuse_is_refused, refund_without_order_is_missing,
+                refunds_are_bounded_by_what_is_left, refund_before_its_order_is_invalid,
+                delete_erases_everything, pages_through_ids_and_histories,
+                concurrent_writers_all_succeed, data_survives_reopening);
+        }
+    };
+    (@checks $backend:expr; $($check:ident),+) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let backend = $backend.await;
+                $crate::store::conformance::$check(&backend).await;
+            }
+        )+
+    };
+}
+pub(crate) use store_suite;
+
+struct SqliteFile(tempfile::TempDir);
+
+#[async_trait]
+impl Backend for SqliteFile {
+    async fn open(&self) -> Arc<dyn Store> {
+        let url = format!("sqlite://{}", self.0.path().join("store.db").display());
+        Arc::new(SqliteStore::connect(&url).await.unwrap())
+    }
+}
+
+/// An in-memory database is gone once its store is, so "reopening" hands out the same store.
+struct SqliteMemory(Arc<dyn Store>);
+
+#[async_trait]
+impl Backend for SqliteMemory {
+    async fn open(&self) -> Arc<dyn Store> {
+        self.0.clone()
+    }
+}
+
+async fn sqlite_file_backend() -> SqliteFile {
+    SqliteFile(tempfile::tempdir().unwrap())
+}
+
+async fn sqlite_memory_backend() -> SqliteMemory {
+    SqliteMemory(Arc::new(
+        SqliteStore::connect("sqlite::memory:").await.unwrap(),
+    ))
+}
+
+store_suite!(sqlite_file, sqlite_file_backend());
+store_suite!(sqlite_memory, sqlite_memory_backend());
+
+// ---- fixtures ----
+
+const PHONE: &str = "+8613800000001";
+const EMAIL: &str = "li.wei@example.com";
+
+fn at(seconds: i64) -> Timestamp {
+    Timestamp::from_micros(1_700_000_000_000_000 + seconds * 1_000_000)
+}
+
+fn ext(system: &str, key: &str) -> ExternalId {
+    ExternalId {
+        system: system.into(),
+        key: key.into(),
+    }
+}
+
+fn bare(id: &str) -> CustomerProfile {
+    CustomerProfile {
+        id: id.into(),
+        ..CustomerProfile::default()
+    }
+}
+
+fn full_profile(id: &str) -> CustomerProfile {
+    CustomerProfile {
+        id: id.into(),
+        display_name: Some("李伟 \"Li\" Wei".into()),
+        birthday: Some(Birthday { month: 2, day: 29 }),
+        region: Some("CN-31".into()),
+        plan: Some(Plan::Paid),
+        decision_style: Some(DecisionStyle::Emotional),
+        phones: vec![PHONE.into()],
+        emails: vec![EMAIL.into()],
+        external_ids: vec![ext("erp", "K-10442")],
+        attributes: BTreeMap::from([
+            ("age_band".into(), "30-39".into()),
+            ("income".into(), "high".into()),
+        ]),
+        pins: BTreeMap::from([(Dimension::ValueTier, "HIGH".into())]),
+    }
+}
+
+fn event(event_id: &str, customer: &str, at: Timestamp, payload: EventPayload) -> Event {
+    Event {
+        event_id: event_id.into(),
+        customer_id: customer.into(),
+        at,
+        payload,
+    }
+}
+
+fn visit(event_id: &str, customer: &str) -> Event {
+    let payload = EventPayload::Interaction {
+        kind: InteractionKind::SiteVisit,
+        channel: Some(Channel::Web),
+    };
+    event(event_id, customer, at(0), payload)
+}
+
+fn order(event_id: &str, customer: &str, t: Timestamp, order_id: &str, amount: i64) -> Event {
+    let payload = EventPayload::Order(Order {
+        order_id: order_id.into(),
+        amount,
+        cost: Some(amount / 2),
+        discount_amount: 150,
+        coupon_code: Some("SPRING".into()),
+        units: 3,
+        categories: vec!["phones".into(), "cases".into()],
+        channel: Some(Channel::App),
+        consideration_seconds: Some(86_400),
+    });
+    event(event_id, customer, t, payload)
+}
+
+fn refund(event_id: &str, customer: &str, t: Timestamp, order_id: &str, amount: i64) -> Event {
+    event(
+        event_id,
+        customer,
+        t,
+        EventPayload::Refund(Refund {
+            order_id: order_id.into(),
+            amount,
+        }),
+    )
+}
+
+fn sorted(mut events: Vec<Event>) -> Vec<Event> {
+    events.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+    events
+}
+
+fn stored(n: u64) -> RecordOutcome {
+    RecordOutcome {
+        stored: n,
+        duplicates: 0,
+    }
+}
+
+fn violation(field: &str, description: &str) -> Vec<FieldViolation> {
+    vec![FieldViolation {
+        field: field.into(),
+        description: description.into(),
+    }]
+}
+
+async fn record(store: &dyn Store, events: &[Event]) -> Result<RecordOutcome, StoreError> {
+    store.record_events(events).await
+}
+
+fn every_payload(customer: &str) -> Vec<Event> {
+    let t = at(-1_000_000).micros() + 123_456;
+    let ticket = |id: &str, sentiment: Option<f64>, kind, resolved| {
+        EventPayload::SupportTicket(TicketUpdate {
+            ticket_id: id.into(),
+            kind,
+            sentiment,
+            resolved,
+        })
+    };
+    let payloads = vec![
+        EventPayload::Order(Order {
+            order_id: "o-bare".into(),
+            amount: 0,
+            cost: None,
+            discount_amount: 0,
+            coupon_code: None,
+            units: 1,
+            categories: vec![],
+            channel: None,
+            consideration_seconds: None,
+        }),
+        EventPayload::Refund(Refund {
+            order_id: "o-1".into(),
+            amount: 250,
+        }),
+        EventPayload::Interaction {
+            kind: InteractionKind::OutboundContact,
+            channel: None,
+        },
+        EventPayload::Interaction {
+            kind: InteractionKind::Comparison,
+            channel: Some(Channel::Dealer),
+        },
+        ticket("t-1", None, TicketKind::Question, false),
+        ticket("t-1", Some(0.1 + 0.2), TicketKind::Escalation, true),
+        ticket("t-2", Some(-0.35), TicketKind::Complaint, false),
+        ticket(
+            "t-3",
+            Some(0.115_382_024_222_247_41),
+            TicketKind::Claim,
+            true,
+        ),
+        ticket(
+            "t-\"sentiment\":0.5",
+            Some(-0.986_925_149_236_510_1),
+            TicketKind::Claim,
+            false,
+        ),
+        ticket(
+            "t-5",
+            Some(0.028_601_981_316_470_626),
+            TicketKind::Complaint,
+            true,
+        ),
+        ticket("t-6", Some(-1.0), TicketKind::Question, true),
+        ticket("t-7", Some(1e-7), TicketKind::Question, true),
+        EventPayload::Survey {
+            kind: SurveyKind::Csat,
+            score: 5,
+        },
+        EventPayload::Survey {
+            kind: SurveyKind::Nps,
+            score: 0,
+        },
+        EventPayload::Survey {
+            kind: SurveyKind::Ces,
+            score: 7,
+        },
+        EventPayload::Review { rating: 1 },
+        EventPayload::Referral {
+            referred_id: Some("c-friend".into()),
+        },
+        EventPayload::Referral { referred_id: None },
+        EventPayload::PlanChange { plan: Plan::Trial },
+    ];
+    let mut events = vec![order("e-00", customer, at(-2_000_000), "o-1", 1_999)];
+    for (i, payload) in payloads.into_iter().enumerate() {
+        events.push(event(
+            &format!("e-{:02}", i + 1),
+            customer,
+            Timestamp(t + i as i64),
+            payload,
+        ));
+    }
+    events
+}

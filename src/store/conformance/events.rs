@@ -1,0 +1,315 @@
+//! Recording events: round trips, idempotency, conflicts, the order/refund ledger.
+
+use super::*;
+
+pub(crate) async fn history_round_trips_every_payload(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let profile = full_profile("c-1");
+    store.upsert_customer(&profile).await.unwrap();
+    let events = every_payload("c-1");
+    assert_eq!(
+        record(&*store, &events).await.unwrap(),
+        stored(events.len() as u64)
+    );
+
+    let history = store.history("c-1").await.unwrap();
+    assert_eq!(history.profile, Some(profile.clone()));
+    assert_eq!(sorted(history.events), events);
+    assert_eq!(store.event_count("c-1").await.unwrap(), events.len() as u64);
+    let page = store.histories(None, 10).await.unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(
+        (page[0].0.as_str(), &page[0].1.profile),
+        ("c-1", &Some(profile))
+    );
+    assert_eq!(sorted(page[0].1.events.clone()), events);
+
+    let events_only = every_payload("c-2");
+    record(&*store, &events_only).await.unwrap_err(); // its event ids are taken by c-1
+    let renamed: Vec<Event> = events_only
+        .into_iter()
+        .map(|e| Event {
+            event_id: format!("c-2/{}", e.event_id),
+            ..e
+        })
+        .collect();
+    assert_eq!(
+        record(&*store, &renamed).await.unwrap(),
+        stored(renamed.len() as u64)
+    );
+    let history = store.history("c-2").await.unwrap();
+    assert_eq!((history.profile, sorted(history.events)), (None, renamed));
+
+    let unknown = store.history("c-3").await.unwrap();
+    assert_eq!(unknown, History::default());
+    assert!(!unknown.is_known());
+    assert_eq!(store.event_count("c-3").await.unwrap(), 0);
+}
+
+pub(crate) async fn retried_batch_is_idempotent(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let batch = [
+        order("e-1", "c-1", at(0), "o-1", 1_000),
+        refund("e-2", "c-1", at(10), "o-1", 100),
+        visit("e-3", "c-1"),
+    ];
+    assert_eq!(record(&*store, &batch).await.unwrap(), stored(3));
+    let again = RecordOutcome {
+        stored: 0,
+        duplicates: 3,
+    };
+    assert_eq!(record(&*store, &batch).await.unwrap(), again);
+    assert_eq!(store.event_count("c-1").await.unwrap(), 3);
+
+    let twice = [visit("e-4", "c-1"), visit("e-4", "c-1")];
+    assert_eq!(
+        record(&*store, &twice).await.unwrap(),
+        RecordOutcome {
+            stored: 1,
+            duplicates: 1
+        }
+    );
+    let mixed = [batch[1].clone(), visit("e-5", "c-1")];
+    assert_eq!(
+        record(&*store, &mixed).await.unwrap(),
+        RecordOutcome {
+            stored: 1,
+            duplicates: 1
+        }
+    );
+    assert_eq!(store.event_count("c-1").await.unwrap(), 5);
+    // The duplicate refunds were not applied again: exactly 900 is left.
+    let rest = [refund("e-6", "c-1", at(20), "o-1", 900)];
+    assert_eq!(record(&*store, &rest).await.unwrap(), stored(1));
+}
+
+pub(crate) async fn event_id_reuse_is_refused(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let original = visit("e-1", "c-1");
+    record(&*store, std::slice::from_ref(&original))
+        .await
+        .unwrap();
+    let reused = |result: Result<RecordOutcome, StoreError>| match result {
+        Err(StoreError::EventIdReused { index, event_id }) => (index, event_id),
+        other => panic!("expected EventIdReused, got {other:?}"),
+    };
+
+    let moved = Event {
+        at: at(1),
+        ..original.clone()
+    };
+    let result = record(&*store, &[visit("e-2", "c-2"), moved]).await;
+    assert_eq!(reused(result), (1, "e-1".to_owned()));
+    let elsewhere = Event {
+        customer_id: "c-3".into(),
+        ..original.clone()
+    };
+    assert_eq!(
+        reused(record(&*store, &[elsewhere]).await),
+        (0, "e-1".to_owned())
+    );
+    let in_batch = [
+        visit("e-3", "c-1"),
+        event("e-3", "c-1", at(0), EventPayload::Review { rating: 4 }),
+    ];
+    assert_eq!(
+        reused(record(&*store, &in_batch).await),
+        (1, "e-3".to_owned())
+    );
+
+    assert_eq!(store.history("c-1").await.unwrap().events, vec![original]);
+    assert_eq!(
+        store.resolve(&CustomerRef::Id("c-2".into())).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.resolve(&CustomerRef::Id("c-3".into())).await.unwrap(),
+        None
+    );
+    assert_eq!(store.customer_count().await.unwrap(), 1);
+}
+
+pub(crate) async fn batch_is_all_or_nothing(backend: &dyn Backend) {
+    let store = backend.open().await;
+    record(&*store, &[order("e-1", "c-1", at(0), "o-1", 500)])
+        .await
+        .unwrap();
+    let batch = [
+        visit("e-2", "c-new"),
+        order("e-3", "c-1", at(1), "o-2", 700),
+        refund("e-4", "c-1", at(2), "o-1", 500),
+        refund("e-5", "c-1", at(3), "o-9", 1),
+    ];
+    match record(&*store, &batch).await {
+        Err(StoreError::OrderMissing {
+            index: 3,
+            customer_id,
+            order_id,
+        }) => {
+            assert_eq!((customer_id.as_str(), order_id.as_str()), ("c-1", "o-9"))
+        }
+        other => panic!("expected OrderMissing, got {other:?}"),
+    }
+    let mut bad_last = batch[..3].to_vec();
+    bad_last.push(refund("e-5", "c-1", at(3), "o-1", 1));
+    let expected = violation(
+        "events[3].refund.amount",
+        "refund of 1 exceeds the 0 left of order o-1",
+    );
+    assert!(
+        matches!(record(&*store, &bad_last).await, Err(StoreError::Invalid(v)) if v == expected)
+    );
+
+    assert_eq!(
+        store
+            .resolve(&CustomerRef::Id("c-new".into()))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.event_count("c-1").await.unwrap(), 1);
+    assert_eq!(store.customer_count().await.unwrap(), 1);
+    // Neither o-2 nor the refund of o-1 is on the books.
+    assert_eq!(record(&*store, &batch[1..3]).await.unwrap(), stored(2));
+    assert_eq!(store.event_count("c-1").await.unwrap(), 3);
+}
+
+pub(crate) async fn order_id_reuse_is_refused(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let first = order("e-1", "c-1", at(0), "o-1", 100);
+    record(&*store, std::slice::from_ref(&first)).await.unwrap();
+    let taken = |result: Result<RecordOutcome, StoreError>| match result {
+        Err(StoreError::OrderIdTaken {
+            index,
+            customer_id,
+            order_id,
+        }) => (index, customer_id, order_id),
+        other => panic!("expected OrderIdTaken, got {other:?}"),
+    };
+    let owned = |i: usize, o: &str| (i, "c-1".to_owned(), o.to_owned());
+
+    let result = record(&*store, &[order("e-2", "c-1", at(5), "o-1", 100)]).await;
+    assert_eq!(taken(result), owned(0, "o-1"));
+    let twice = [
+        order("e-3", "c-1", at(1), "o-2", 10),
+        order("e-4", "c-1", at(2), "o-2", 10),
+    ];
+    assert_eq!(taken(record(&*store, &twice).await), owned(1, "o-2"));
+    assert_eq!(store.event_count("c-1").await.unwrap(), 1);
+
+    let retry = record(&*store, std::slice::from_ref(&first)).await.unwrap();
+    assert_eq!(
+        retry,
+        RecordOutcome {
+            stored: 0,
+            duplicates: 1
+        }
+    );
+    let other_customer = [order("e-5", "c-2", at(0), "o-1", 100)];
+    assert_eq!(record(&*store, &other_customer).await.unwrap(), stored(1));
+}
+
+pub(crate) async fn refund_without_order_is_missing(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let early = [refund("e-1", "c-1", at(10), "o-1", 50)];
+    let missing = |result: Result<RecordOutcome, StoreError>| match result {
+        Err(StoreError::OrderMissing {
+            index,
+            customer_id,
+            order_id,
+        }) => (index, customer_id, order_id),
+        other => panic!("expected OrderMissing, got {other:?}"),
+    };
+    let expected = (0, "c-1".to_owned(), "o-1".to_owned());
+    assert_eq!(missing(record(&*store, &early).await), expected);
+    assert_eq!(store.customer_count().await.unwrap(), 0);
+
+    // Another customer's order of that id does not count.
+    record(&*store, &[order("e-2", "c-2", at(0), "o-1", 100)])
+        .await
+        .unwrap();
+    assert_eq!(missing(record(&*store, &early).await), expected);
+    // Once the order arrives the writer's retry succeeds.
+    record(&*store, &[order("e-3", "c-1", at(0), "o-1", 100)])
+        .await
+        .unwrap();
+    assert_eq!(record(&*store, &early).await.unwrap(), stored(1));
+}
+
+pub(crate) async fn refunds_are_bounded_by_what_is_left(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let invalid = |result: Result<RecordOutcome, StoreError>| match result {
+        Err(StoreError::Invalid(violations)) => violations,
+        other => panic!("expected Invalid, got {other:?}"),
+    };
+    let same_batch = [
+        order("e-1", "c-1", at(0), "o-1", 1_000),
+        refund("e-2", "c-1", at(1), "o-1", 600),
+    ];
+    assert_eq!(record(&*store, &same_batch).await.unwrap(), stored(2));
+    assert_eq!(
+        invalid(record(&*store, &[refund("e-3", "c-1", at(2), "o-1", 500)]).await),
+        violation(
+            "events[0].refund.amount",
+            "refund of 500 exceeds the 400 left of order o-1"
+        )
+    );
+    let exact = [visit("e-4", "c-1"), refund("e-5", "c-1", at(3), "o-1", 400)];
+    assert_eq!(record(&*store, &exact).await.unwrap(), stored(2));
+    assert_eq!(
+        invalid(record(&*store, &[refund("e-6", "c-1", at(4), "o-1", 1)]).await),
+        violation(
+            "events[0].refund.amount",
+            "refund of 1 exceeds the 0 left of order o-1"
+        )
+    );
+
+    record(&*store, &[order("e-7", "c-1", at(0), "o-2", 300)])
+        .await
+        .unwrap();
+    let two = [
+        refund("e-8", "c-1", at(1), "o-2", 200),
+        refund("e-9", "c-1", at(2), "o-2", 200),
+    ];
+    assert_eq!(
+        invalid(record(&*store, &two).await),
+        violation(
+            "events[1].refund.amount",
+            "refund of 200 exceeds the 100 left of order o-2"
+        )
+    );
+    // The first refund of the failed batch was rolled back: all 300 are still left.
+    let whole = [refund("e-10", "c-1", at(3), "o-2", 300)];
+    assert_eq!(record(&*store, &whole).await.unwrap(), stored(1));
+    assert_eq!(store.event_count("c-1").await.unwrap(), 6);
+}
+
+pub(crate) async fn refund_before_its_order_is_invalid(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let fields = |result: Result<RecordOutcome, StoreError>| match result {
+        Err(StoreError::Invalid(violations)) => {
+            violations.into_iter().map(|v| v.field).collect::<Vec<_>>()
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    };
+    let placed = at(100);
+    record(&*store, &[order("e-1", "c-1", placed, "o-1", 500)])
+        .await
+        .unwrap();
+    let early = refund("e-2", "c-1", Timestamp(placed.micros() - 1), "o-1", 100);
+    assert_eq!(
+        fields(record(&*store, &[early]).await),
+        vec!["events[0].occurred_at"]
+    );
+    let both = [
+        order("e-3", "c-1", placed, "o-2", 500),
+        refund("e-4", "c-1", at(99), "o-2", 100),
+    ];
+    assert_eq!(
+        fields(record(&*store, &both).await),
+        vec!["events[1].occurred_at"]
+    );
+    assert_eq!(store.event_count("c-1").await.unwrap(), 1);
+    let same_instant = [refund("e-5", "c-1", placed, "o-1", 500)];
+    assert_eq!(record(&*store, &same_instant).await.unwrap(), stored(1));
+}

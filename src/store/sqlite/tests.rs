@@ -1,0 +1,149 @@
+//! SQLite specifics: connection settings, crash durability, query plans.
+
+use super::*;
+use crate::domain::history::{Channel, EventPayload, InteractionKind};
+use crate::domain::time::Timestamp;
+
+fn visit(event_id: &str, customer_id: &str) -> Event {
+    Event {
+        event_id: event_id.to_owned(),
+        customer_id: customer_id.to_owned(),
+        at: Timestamp::from_seconds(1_750_000_000),
+        payload: EventPayload::Interaction {
+            kind: InteractionKind::SiteVisit,
+            channel: Some(Channel::Web),
+        },
+    }
+}
+
+fn file_url(dir: &std::path::Path) -> String {
+    format!("sqlite://{}", dir.join("segmenter.db").display())
+}
+
+async fn pragma(pool: &SqlitePool, name: &str) -> i64 {
+    sqlx::query_scalar(&format!("PRAGMA {name}"))
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn connections_are_durable_and_readers_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::connect(&file_url(dir.path())).await.unwrap();
+    for pool in [store.pool(), store.reader_pool()] {
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        assert_eq!(pragma(pool, "synchronous").await, 2, "FULL");
+        assert_eq!(pragma(pool, "foreign_keys").await, 1);
+        assert_eq!(pragma(pool, "busy_timeout").await, 5000);
+    }
+    assert_eq!(pragma(store.reader_pool(), "query_only").await, 1);
+    let write = sqlx::query("DELETE FROM customers")
+        .execute(store.reader_pool())
+        .await;
+    assert!(write.is_err(), "the reader pool must not write");
+}
+
+#[tokio::test]
+async fn an_acknowledged_write_survives_a_crash_and_an_unclosed_drop() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = file_url(dir.path());
+    let store = SqliteStore::connect(&url).await.unwrap();
+    let event = visit("e-1", "c-1");
+    let outcome = store
+        .record_events(std::slice::from_ref(&event))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        RecordOutcome {
+            stored: 1,
+            duplicates: 0
+        }
+    );
+
+    // What a kill -9 leaves behind right after the acknowledgement: the files as they are
+    // while the store is still open (the WAL is not checkpointed yet).
+    let crashed = tempfile::tempdir().unwrap();
+    for suffix in ["", "-wal"] {
+        let name = format!("segmenter.db{suffix}");
+        std::fs::copy(dir.path().join(&name), crashed.path().join(&name)).unwrap();
+    }
+    let recovered = SqliteStore::connect(&file_url(crashed.path()))
+        .await
+        .unwrap();
+    assert_eq!(
+        recovered.history("c-1").await.unwrap().events,
+        vec![event.clone()]
+    );
+
+    drop(store);
+    let reopened = SqliteStore::connect(&url).await.unwrap();
+    assert_eq!(reopened.history("c-1").await.unwrap().events, vec![event]);
+    assert_eq!(reopened.customer_count().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn history_reads_use_the_customer_index_without_sorting() {
+    let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    for sql in [
+        "SELECT content FROM events WHERE customer_id = 'c' ORDER BY at, rowid",
+        "SELECT customer_id, content FROM events WHERE customer_id >= 'a' \
+         AND customer_id <= 'z' ORDER BY customer_id, at, rowid",
+    ] {
+        let plan: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        let details: Vec<&str> = plan.iter().map(|row| row.3.as_str()).collect();
+        assert!(
+            details
+                .iter()
+                .all(|d| d.contains("events_by_customer") && !d.contains("TEMP B-TREE")),
+            "{sql}: {details:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_on_one_file_write_side_by_side() {
+    // As the server and an importer process would: each has its own single-writer pool, so
+    // only BEGIN IMMEDIATE and the busy timeout keep them from failing with SQLITE_BUSY.
+    let dir = tempfile::tempdir().unwrap();
+    let url = file_url(dir.path());
+    let first = SqliteStore::connect(&url).await.unwrap();
+    let second = SqliteStore::connect(&url).await.unwrap();
+    let tasks: Vec<_> = [first, second]
+        .into_iter()
+        .enumerate()
+        .map(|(s, store)| {
+            tokio::spawn(async move {
+                for n in 0..100 {
+                    let customer = format!("c-{}", n % 3);
+                    let batch = [visit(&format!("e-{s}-{n}"), &customer)];
+                    let outcome = store.record_events(&batch).await.unwrap();
+                    assert_eq!(outcome.stored, 1);
+                    store.history(&customer).await.unwrap();
+                }
+                store
+            })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for task in tasks {
+        stores.push(task.await.unwrap());
+    }
+    let total: u64 = [
+        stores[0].event_count("c-0").await.unwrap(),
+        stores[1].event_count("c-1").await.unwrap(),
+        stores[0].event_count("c-2").await.unwrap(),
+    ]
+    .iter()
+    .sum();
+    assert_eq!(total, 200);
+}
