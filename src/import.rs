@@ -175,8 +175,11 @@ pub async fn import_file<S: Store + ?Sized>(
         _ => import_ndjson(&mut importer, reader).await,
     };
     progress.finish_and_clear();
+    // What was read before a broken line is stored as well: a re-run after the fix then
+    // finds those events as duplicates, whatever the error was.
+    let flushed = importer.flush().await;
     result?;
-    importer.flush().await?;
+    flushed?;
     importer.summary.elapsed = started.elapsed();
     Ok(importer.summary)
 }

@@ -87,7 +87,7 @@ impl RunningServer {
         self.finish().await;
     }
 
-    /// Waits until the server stops by itself (e.g. on SIGTERM when started by [`serve`]).
+    /// Waits for the server task, giving calls in flight at most the grace period.
     async fn finish(self) {
         match tokio::time::timeout(self.grace, self.task).await {
             Ok(Ok(Ok(()))) => tracing::info!("server stopped"),
@@ -119,16 +119,12 @@ pub async fn start(
     // Without TCP_NODELAY small responses wait for delayed ACKs: tens of ms at p99.
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
 
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    let reflection_v1 = reflection_builder()
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| ServerError::Reflection(e.to_string()))?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    let reflection_v1alpha = reflection_builder()
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
         .build_v1alpha()
         .map_err(|e| ServerError::Reflection(e.to_string()))?;
 
@@ -182,10 +178,21 @@ pub async fn start(
     })
 }
 
+/// Reflection over every served service and the `google.rpc` error details, so grpcurl and
+/// similar clients work without the proto files. Each version's builder adds its own
+/// reflection descriptors; the other version's are added by the caller so both are listed.
+fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+}
+
 /// Serves until SIGTERM or Ctrl-C: what `segmenter serve` runs.
 pub async fn serve(config: &Config, app: Arc<App>) -> Result<(), ServerError> {
-    let server = start(config, app, shutdown_signal()).await?;
-    server.finish().await;
+    let server = start(config, app, futures::future::pending()).await?;
+    shutdown_signal().await;
+    server.shutdown().await;
     Ok(())
 }
 

@@ -9,9 +9,10 @@ use super::convert::{
 };
 use super::pb;
 use super::status::ApiError;
-use crate::app::App;
-use crate::domain::history::{CustomerRef, Event};
-use crate::domain::validate::Violations;
+use crate::app::{App, AppError};
+use crate::domain::history::{CustomerProfile, CustomerRef, Event};
+use crate::domain::validate::{normalize_email, normalize_phone, Violations};
+use crate::store::StoreError;
 
 pub struct HistoryApi {
     app: Arc<App>,
@@ -63,6 +64,41 @@ impl HistoryApi {
     }
 }
 
+/// The store names a conflicting alias by its position in the normalised profile, where
+/// duplicates are merged; the caller needs its position in the request as sent.
+fn field_in_request(field: &str, profile: &CustomerProfile, request: &pb::Customer) -> String {
+    let Some((list, index)) = field
+        .strip_prefix("customer.")
+        .and_then(|rest| rest.strip_suffix(']'))
+        .and_then(|rest| rest.split_once('['))
+        .and_then(|(list, index)| Some((list, index.parse::<usize>().ok()?)))
+    else {
+        return field.to_owned();
+    };
+    let position = match list {
+        "phones" => profile.phones.get(index).and_then(|phone| {
+            request
+                .phones
+                .iter()
+                .position(|raw| normalize_phone(raw).ok().as_ref() == Some(phone))
+        }),
+        "emails" => profile.emails.get(index).and_then(|email| {
+            request
+                .emails
+                .iter()
+                .position(|raw| normalize_email(raw).ok().as_ref() == Some(email))
+        }),
+        "external_ids" => profile.external_ids.get(index).and_then(|ext| {
+            request
+                .external_ids
+                .iter()
+                .position(|raw| raw.system.trim() == ext.system && raw.key.trim() == ext.key)
+        }),
+        _ => None,
+    };
+    position.map_or_else(|| field.to_owned(), |i| format!("customer.{list}[{i}]"))
+}
+
 /// The one required customer reference of a request.
 pub(super) fn required_ref(
     reference: Option<&pb::CustomerRef>,
@@ -91,7 +127,16 @@ impl pb::history_service_server::HistoryService for HistoryApi {
             .app
             .upsert_customer(&profile)
             .await
-            .map_err(ApiError::from)?;
+            .map_err(|error| match error {
+                AppError::Store(StoreError::AliasTaken { alias, field }) => {
+                    StoreError::AliasTaken {
+                        alias,
+                        field: field_in_request(&field, &profile, customer),
+                    }
+                    .into()
+                }
+                other => ApiError::from(other),
+            })?;
         Ok(Response::new(pb::UpsertCustomerResponse {
             customer: Some(customer_to_proto(&profile)),
             created: outcome.created,

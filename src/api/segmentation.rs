@@ -20,6 +20,9 @@ use crate::domain::validate::{path, Violations};
 /// Results buffered per streaming call before the sender waits for the client to read.
 const STREAM_BUFFER: usize = 16;
 
+/// Results per BatchClassify response message (about 3 KB each: well under 4 MB).
+const RESULTS_PER_RESPONSE: usize = 256;
+
 pub struct SegmentationApi {
     app: Arc<App>,
 }
@@ -236,31 +239,28 @@ async fn run_batch(
     input: &mut Streaming<pb::BatchClassifyRequest>,
     tx: &mpsc::Sender<Result<pb::BatchClassifyResponse, Status>>,
 ) -> Result<(), Status> {
-    let mut first_options: Option<pb::ClassifyOptions> = None;
-    let mut parsed: Option<(ClassifyOptions, Locale)> = None;
+    // The first message fixes the options (absent means the defaults); later messages may
+    // repeat them or leave them out.
+    let mut first_options: Option<Option<pb::ClassifyOptions>> = None;
+    let mut parsed = (ClassifyOptions::default(), Locale::En);
     let mut next_index = 0u64;
     while let Some(message) = input.message().await? {
-        if let Some(options) = &message.options {
-            match &first_options {
-                None => first_options = Some(options.clone()),
-                Some(first) if first != options => {
+        match &first_options {
+            None => {
+                parsed = options_from_proto(message.options.as_ref(), "options")?;
+                first_options = Some(message.options.clone());
+            }
+            Some(first) => {
+                if message.options.is_some() && message.options != *first {
                     return Err(ApiError::invalid(
                         "options",
                         "must equal the first message's options or be left out",
                     )
-                    .into())
+                    .into());
                 }
-                Some(_) => {}
             }
         }
-        let (options, locale) = match &parsed {
-            Some(parsed) => *parsed,
-            None => {
-                let fresh = options_from_proto(first_options.as_ref(), "options")?;
-                parsed = Some(fresh);
-                fresh
-            }
-        };
+        let (options, locale) = parsed;
 
         // Bad references fail alone; the others of the message are classified together.
         let mut results: Vec<pb::BatchClassifyResult> = Vec::with_capacity(message.customers.len());
@@ -268,9 +268,10 @@ async fn run_batch(
         for (offset, reference) in message.customers.iter().enumerate() {
             let index = next_index + offset as u64;
             let mut violations = Violations::default();
-            match customer_ref_from_proto(Some(reference), "customer", &mut violations) {
-                Some(converted) => valid.push((results.len(), converted)),
-                None => {}
+            if let Some(converted) =
+                customer_ref_from_proto(Some(reference), "customer", &mut violations)
+            {
+                valid.push((results.len(), converted));
             }
             let error = violations.into_result().err().map(|list| {
                 let status = Status::from(ApiError::InvalidArgument(list));
@@ -306,12 +307,15 @@ async fn run_batch(
                 }
             });
         }
-        if tx
-            .send(Ok(pb::BatchClassifyResponse { results }))
-            .await
-            .is_err()
-        {
-            return Ok(()); // the client went away
+        // Bounded responses: a classification is a few KB, so one response per request
+        // message could outgrow the message size limit.
+        let mut results = results.into_iter().peekable();
+        while results.peek().is_some() {
+            let chunk: Vec<_> = results.by_ref().take(RESULTS_PER_RESPONSE).collect();
+            let response = pb::BatchClassifyResponse { results: chunk };
+            if tx.send(Ok(response)).await.is_err() {
+                return Ok(()); // the client went away
+            }
         }
     }
     Ok(())

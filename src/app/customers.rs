@@ -10,7 +10,10 @@ impl App {
         &self,
         profile: &CustomerProfile,
     ) -> Result<UpsertOutcome, AppError> {
-        Ok(self.store.upsert_customer(profile).await?)
+        let outcome = self.store.upsert_customer(profile).await?;
+        // Pins and plans are history too: cached past snapshots may no longer match.
+        self.snapshots.clear();
+        Ok(outcome)
     }
 
     /// The stored profile and event count. A customer known only from events gets a bare profile.
@@ -39,7 +42,12 @@ impl App {
         reference: &CustomerRef,
     ) -> Result<Option<DeleteOutcome>, AppError> {
         match self.resolve(reference).await? {
-            Some(id) => Ok(self.store.delete_customer(&id).await?),
+            Some(id) => {
+                let outcome = self.store.delete_customer(&id).await?;
+                // Erased means erased: no cached snapshot may still count the customer.
+                self.snapshots.clear();
+                Ok(outcome)
+            }
             None => Ok(None),
         }
     }

@@ -131,6 +131,8 @@ impl App {
         if stored == 0 {
             return;
         }
+        // A late event may be dated before a cached past instant: recompute on next use.
+        self.snapshots.clear();
         let threshold = self.settings.snapshot_refresh_events;
         let total = self
             .events_since_refresh

@@ -1,6 +1,6 @@
 //! Building blocks of a synthetic history: instants relative to the demo's `as_of`, orders,
 //! refunds, tickets with their updates, surveys; and the values they draw from (catalogue,
-//! channels, names). Events get their ids last, in chronological order, so ids are stable for a
+//! coupons, channels). Events get their ids last, in chronological order, so ids are stable for a
 //! seed and the latest-wins tie-break agrees with the story.
 
 use rand::seq::SliceRandom;
@@ -179,6 +179,12 @@ impl<'r> Builder<'r> {
         };
         self.push(at, EventPayload::Order(order));
         (order_id, amount)
+    }
+
+    /// One order at an age in `lo..=hi` days.
+    pub fn order_between(&mut self, lo: i64, hi: i64, style: &Shopping) -> (String, i64) {
+        let at = self.between(lo, hi);
+        self.order(at, style)
     }
 
     /// `count` orders at ages `lo..=hi` days, the first exactly `lo` days old, so the last

@@ -199,10 +199,9 @@ pub async fn load_demo<S: Store + ?Sized>(
         customers: data.customers.len() as u64,
         ..DemoSummary::default()
     };
-    for profile in data.profiles() {
-        store.upsert_customer(profile).await?;
-        summary.profiles += 1;
-    }
+    let profiles: Vec<CustomerProfile> = data.profiles().cloned().collect();
+    store.upsert_customers(&profiles).await?;
+    summary.profiles = profiles.len() as u64;
     let events: Vec<Event> = data.customers.into_iter().flat_map(|c| c.events).collect();
     for batch in events.chunks(LOAD_BATCH) {
         let outcome = store.record_events(batch).await?;

@@ -107,7 +107,7 @@ pub fn write_history(persona: Persona, b: &mut Builder, population: usize) {
     let everyday = Shopping::everyday();
     match persona {
         Persona::Champion => {
-            b.orders(1, 400, 700, &everyday);
+            b.order_between(400, 700, &everyday);
             let style = Shopping {
                 yuan: (600, 4_000),
                 margin: (25, 40),
@@ -140,7 +140,7 @@ pub fn write_history(persona: Persona, b: &mut Builder, population: usize) {
                 channels: &[Channel::Dealer],
                 ..big_account()
             };
-            b.orders(1, 500, 730, &style);
+            b.order_between(500, 730, &style);
             let newest = b.rng.gen_range(1..=25);
             let count = b.rng.gen_range(15..=30);
             b.orders(count, newest, 360, &style);
@@ -151,7 +151,7 @@ pub fn write_history(persona: Persona, b: &mut Builder, population: usize) {
             }
         }
         Persona::SlippingKeyAccount => {
-            b.orders(1, 380, 700, &big_account());
+            b.order_between(380, 700, &big_account());
             let newest = b.rng.gen_range(100..=150);
             let count = b.rng.gen_range(10..=18);
             b.orders(count, newest, 340, &big_account());
@@ -189,7 +189,7 @@ pub fn write_history(persona: Persona, b: &mut Builder, population: usize) {
                 discount_pct: 85,
                 ..everyday
             };
-            b.orders(1, 120, 500, &style);
+            b.order_between(120, 500, &style);
             let newest = b.rng.gen_range(1..=45);
             let count = b.rng.gen_range(5..=12);
             b.orders(count, newest, 330, &style);
@@ -205,7 +205,7 @@ pub fn write_history(persona: Persona, b: &mut Builder, population: usize) {
                 consideration: Some((30, 800)),
                 ..everyday
             };
-            b.orders(1, 120, 500, &style);
+            b.order_between(120, 500, &style);
             let newest = b.rng.gen_range(1..=40);
             let count = b.rng.gen_range(4..=10);
             b.orders(count, newest, 300, &style);
@@ -220,7 +220,7 @@ pub fn write_history(persona: Persona, b: &mut Builder, population: usize) {
                 consideration: Some((345_600, 1_728_000)),
                 ..everyday
             };
-            b.orders(1, 150, 600, &style);
+            b.order_between(150, 600, &style);
             let newest = b.rng.gen_range(5..=80);
             let count = b.rng.gen_range(2..=5);
             b.orders(count, newest, 330, &style);
@@ -249,7 +249,7 @@ pub fn write_history(persona: Persona, b: &mut Builder, population: usize) {
             } else {
                 b.rng.gen_range(400..=700)
             };
-            b.orders(1, age, age, &style);
+            b.order_between(age, age, &style);
             let visits = b.rng.gen_range(0..=2);
             b.interactions(visits, 1, 300, BROWSING);
         }
@@ -271,7 +271,7 @@ pub fn write_history(persona: Persona, b: &mut Builder, population: usize) {
                 Persona::Silent => (b.rng.gen_range(31..=88), 330),
                 _ => (b.rng.gen_range(92..=178), 340),
             };
-            b.orders(1, 150, 700, &everyday);
+            b.order_between(150, 700, &everyday);
             let count = b.rng.gen_range(2..=10);
             b.orders(count, newest, oldest, &everyday);
             let visits = b.rng.gen_range(0..=4);
@@ -403,7 +403,7 @@ fn shopper(
     newest: std::ops::RangeInclusive<i64>,
 ) {
     let everyday = Shopping::everyday();
-    b.orders(1, 100, 700, &everyday);
+    b.order_between(100, 700, &everyday);
     let newest = b.rng.gen_range(newest);
     let count = b.rng.gen_range(count);
     b.orders(count, newest, 330, &everyday);
@@ -465,7 +465,7 @@ fn loyal_full_price(b: &mut Builder) {
         discount_pct: 0,
         ..Shopping::everyday()
     };
-    b.orders(1, 400, 720, &full_price((80, 400)));
+    b.order_between(400, 720, &full_price((80, 400)));
     let older = b.rng.gen_range(3..=6);
     b.orders(older, 181, 360, &full_price((80, 400)));
     // Every recent basket is smaller than every one of the (at least as many) before it.

@@ -103,6 +103,26 @@ fn generated_data_passes_the_api_validation() {
     }
 }
 
+#[test]
+fn history_days_bounds_the_oldest_event() {
+    for (history_days, at_least, at_most) in [(200, 199, 200), (730, 600, 730), (1_095, 900, 1_095)]
+    {
+        let config = DemoConfig {
+            history_days,
+            ..small(500)
+        };
+        let oldest = generate(&config)
+            .events()
+            .map(|e| e.at.days_until(config.as_of))
+            .max()
+            .unwrap();
+        assert!(
+            (at_least..=at_most).contains(&oldest),
+            "{history_days}: {oldest}"
+        );
+    }
+}
+
 /// Classifies the population at `as_of` with the built-in rules; returns, per dimension, the
 /// number of unpinned members of each segment.
 fn segment_counts(config: &DemoConfig) -> BTreeMap<Dimension, BTreeMap<String, usize>> {

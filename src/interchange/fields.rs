@@ -130,7 +130,12 @@ impl Fields {
         for (i, item) in items.into_iter().enumerate() {
             match item {
                 Value::String(s) => list.push(s),
-                other => self.wrong_type(&format!("{name}[{i}]"), "a string", &other),
+                other => {
+                    self.wrong_type(&format!("{name}[{i}]"), "a string", &other);
+                    // A stand-in keeps the later items' indices, so the domain checks name
+                    // them as the file does.
+                    list.push(other.to_string());
+                }
             }
         }
         list

@@ -316,6 +316,8 @@ fn bad_profile_fields_are_reported() {
         bad_fields(r#"{"type":"PROFILE","id":"c","birthday":"3-14"}"#),
         ["birthday"]
     );
+    let shifted = r#"{"type":"PROFILE","id":"c","phones":[86,"+8613800000000","555"]}"#;
+    assert_eq!(bad_fields(shifted), ["phones[0]", "phones[2]"]);
     assert_eq!(
         bad_fields(r#"{"type":"PROFILE","id":"c","phones":"+8613800000000"}"#),
         ["phones"]

@@ -82,6 +82,9 @@ pub trait Store: Send + Sync + 'static {
     async fn upsert_customer(&self, profile: &CustomerProfile)
         -> Result<UpsertOutcome, StoreError>;
 
+    /// Upserts many profiles in one transaction, all or nothing; returns how many were new.
+    async fn upsert_customers(&self, profiles: &[CustomerProfile]) -> Result<u64, StoreError>;
+
     /// The customer id a reference points at, if any (an `Id` resolves when the customer exists).
     async fn resolve(&self, reference: &CustomerRef) -> Result<Option<String>, StoreError>;
 

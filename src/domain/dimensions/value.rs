@@ -157,7 +157,7 @@ pub fn value_tier(ctx: &Context<'_>) -> Decision {
         .is_some_and(|mark| mark.is_at_or_before(profit, id));
     let mut high_reason = Reason::new("value_tier.high_head", high)
         .observed("profit", profit)
-        .threshold("high_profit_share", &ctx.rules.value_tier.high_profit_share)
+        .threshold("high_profit_share", ctx.rules.value_tier.high_profit_share)
         .threshold("high_customers", bounds.high_count);
     if let Some(mark) = &bounds.last_high {
         high_reason = high_reason
@@ -175,7 +175,7 @@ pub fn value_tier(ctx: &Context<'_>) -> Decision {
         .observed("profit", profit)
         .threshold(
             "low_customer_share",
-            &ctx.rules.value_tier.low_customer_share,
+            ctx.rules.value_tier.low_customer_share,
         )
         .threshold("low_customers", bounds.low_count);
     if let Some(mark) = &bounds.first_low {

@@ -1,8 +1,10 @@
 //! Recording a batch of events inside one write transaction, and decoding stored events.
 
+use std::collections::HashSet;
+
 use sqlx::SqliteConnection;
 
-use super::{is_unique_violation, now_micros};
+use super::now_micros;
 use crate::domain::history::{Event, EventPayload, Order, Refund};
 use crate::domain::time::Timestamp;
 use crate::domain::validate::FieldViolation;
@@ -16,6 +18,7 @@ pub(super) async fn record(
 ) -> Result<RecordOutcome, StoreError> {
     let now = now_micros();
     let mut outcome = RecordOutcome::default();
+    let mut known_customers: HashSet<&str> = HashSet::new();
     for (index, event) in events.iter().enumerate() {
         let content = event.content_fingerprint();
         if content.is_empty() {
@@ -23,50 +26,50 @@ pub(super) async fn record(
                 "events[{index}] cannot be encoded"
             )));
         }
-        // Earlier events of this batch are already inserted, so a repeat inside the batch is
-        // caught here as well.
-        let stored: Option<(String,)> =
-            sqlx::query_as("SELECT content FROM events WHERE event_id = ?")
-                .bind(&event.event_id)
-                .fetch_optional(&mut *conn)
-                .await?;
-        if let Some((stored,)) = stored {
-            if stored == content {
+        // The customer row must exist before its events (foreign key); once per batch.
+        if known_customers.insert(event.customer_id.as_str()) {
+            sqlx::query(
+                "INSERT INTO customers (id, profile, created_at, updated_at) \
+                 VALUES (?1, NULL, ?2, ?2) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&event.customer_id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
+
+        // Insert first and look at the stored content only on a conflict: one statement for
+        // the common case of a new event. Earlier events of this batch are already inserted,
+        // so a repeat inside the batch is caught here as well.
+        let inserted = sqlx::query(
+            "INSERT INTO events (event_id, customer_id, at, content) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(&event.event_id)
+        .bind(&event.customer_id)
+        .bind(event.at.micros())
+        .bind(&content)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            let stored: Option<(String,)> =
+                sqlx::query_as("SELECT content FROM events WHERE event_id = ?")
+                    .bind(&event.event_id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            if stored.is_some_and(|(stored,)| stored == content) {
                 outcome.duplicates += 1;
                 continue;
             }
             return Err(reused(index, event));
         }
 
-        sqlx::query(
-            "INSERT INTO customers (id, profile, created_at, updated_at) \
-             VALUES (?1, NULL, ?2, ?2) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&event.customer_id)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-
         match &event.payload {
             EventPayload::Order(order) => insert_order(conn, index, event, order).await?,
             EventPayload::Refund(refund) => apply_refund(conn, index, event, refund).await?,
             _ => {}
         }
-
-        sqlx::query("INSERT INTO events (event_id, customer_id, at, content) VALUES (?, ?, ?, ?)")
-            .bind(&event.event_id)
-            .bind(&event.customer_id)
-            .bind(event.at.micros())
-            .bind(&content)
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    reused(index, event)
-                } else {
-                    e.into()
-                }
-            })?;
         outcome.stored += 1;
     }
     Ok(outcome)
