@@ -190,10 +190,45 @@ fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
 
 /// Serves until SIGTERM or Ctrl-C: what `segmenter serve` runs.
 pub async fn serve(config: &Config, app: Arc<App>) -> Result<(), ServerError> {
-    let server = start(config, app, futures::future::pending()).await?;
+    let server = start(config, app.clone(), futures::future::pending()).await?;
+    let reloader = tokio::spawn(reload_rules_on_hangup(config.clone(), app));
     shutdown_signal().await;
+    reloader.abort();
     server.shutdown().await;
     Ok(())
+}
+
+/// SIGHUP re-reads the rule-set file; a refused file is logged and the running rules stay.
+async fn reload_rules_on_hangup(config: Config, app: Arc<App>) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hangups) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            let Some(path) = &config.rules_file else {
+                tracing::info!("SIGHUP: no rules_file configured; built-in rules stay");
+                continue;
+            };
+            let outcome = std::fs::read_to_string(path)
+                .map_err(|e| e.to_string())
+                .and_then(|text| app.replace_rules(&text).map_err(|e| e.to_string()));
+            match outcome {
+                Ok(version) => {
+                    tracing::info!(%version, path = %path.display(), "rule set reloaded")
+                }
+                Err(error) => {
+                    tracing::error!(%error, path = %path.display(), "rule set refused; the running one stays")
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (config, app);
+    }
 }
 
 /// Builds the app with the system clock and serves it.

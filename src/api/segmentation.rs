@@ -203,12 +203,14 @@ impl pb::segmentation_service_server::SegmentationService for SegmentationApi {
             .iter()
             .map(|(dimension, counts)| pb::DimensionStats {
                 dimension: dimension_to_proto(*dimension),
-                segments: counts
+                // In the dimension's own order (best segment first), not alphabetically.
+                segments: dimension
+                    .segment_codes()
                     .iter()
-                    .map(|(code, customers)| pb::SegmentCount {
-                        code: code.clone(),
+                    .map(|code| pb::SegmentCount {
+                        code: (*code).to_owned(),
                         display_name: rules.display_name(*dimension, code, locale).to_owned(),
-                        customers: *customers,
+                        customers: counts.get(*code).copied().unwrap_or(0),
                     })
                     .collect(),
             })

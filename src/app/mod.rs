@@ -134,3 +134,63 @@ impl App {
         self.current.load_full()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::history::CustomerRef;
+    use crate::store::SqliteStore;
+
+    struct FixedClock;
+
+    impl Clock for FixedClock {
+        fn now(&self) -> Timestamp {
+            Timestamp::from_seconds(1_751_328_000)
+        }
+    }
+
+    async fn app() -> App {
+        let store = Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap());
+        let rules = RuleSet::builtin().unwrap();
+        App::new(store, rules, AppSettings::default(), Arc::new(FixedClock))
+    }
+
+    #[tokio::test]
+    async fn a_refused_rule_set_leaves_the_running_one_in_force() {
+        let app = app().await;
+        let before = app.rules().version.clone();
+        let refused = app.replace_rules("[lifecycle]\nchurned_after_days = \"soon\"\n");
+        assert!(refused.is_err());
+        assert_eq!(app.rules().version, before);
+
+        let accepted = app
+            .replace_rules("[lifecycle]\nchurned_after_days = 200\n")
+            .unwrap();
+        assert_ne!(accepted, before);
+        assert_eq!(app.rules().version, accepted);
+        assert_eq!(app.rules().rules.lifecycle.churned_after_days, 200);
+    }
+
+    #[tokio::test]
+    async fn an_oversized_batch_is_refused_before_touching_the_store() {
+        let mut app = app().await;
+        app.settings.max_batch_events = 2;
+        let event = |id: &str| {
+            (
+                CustomerRef::Id("c".into()),
+                crate::domain::history::Event {
+                    event_id: id.into(),
+                    customer_id: String::new(),
+                    at: Timestamp::from_seconds(0),
+                    payload: crate::domain::history::EventPayload::Review { rating: 5 },
+                },
+            )
+        };
+        let error = app
+            .record_events(vec![event("a"), event("b"), event("c")])
+            .await
+            .unwrap_err();
+        assert!(matches!(error, AppError::Invalid(ref v) if v[0].field == "events"));
+        assert_eq!(app.store().customer_count().await.unwrap(), 0);
+    }
+}
