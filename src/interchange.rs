@@ -329,7 +329,5 @@ fn read_payload(record_type: &str, f: &mut Fields) -> EventPayload {
 
 /// RFC 3339 with any offset, converted to UTC microseconds.
 pub fn parse_instant(text: &str) -> Option<Timestamp> {
-    chrono::DateTime::parse_from_rfc3339(text.trim())
-        .ok()
-        .map(|t| Timestamp::from_micros(t.timestamp_micros()))
+    Timestamp::parse_rfc3339(text)
 }

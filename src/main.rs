@@ -164,9 +164,12 @@ fn load_config(cli: &Cli, extra: Vec<String>) -> Result<Config, AnyError> {
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only for a person at a terminal, never in files or log collectors.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     if config.log_format == "json" {
         builder.json().init();
     } else {
@@ -301,15 +304,15 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
             let classified = app
                 .classify(&reference, &ClassifyOptions { as_of, snapshot })
                 .await?;
-            println!(
-                "{}",
+            print_stdout(&format!(
+                "{}\n",
                 serde_json::to_string_pretty(&classified.classification)?
-            );
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Rules { command } => match command {
             RulesCommand::Default => {
-                print!("{}", RuleSet::builtin_toml());
+                print_stdout(RuleSet::builtin_toml())?;
                 Ok(ExitCode::SUCCESS)
             }
             RulesCommand::Check { file } => check_rules(file),
@@ -323,6 +326,15 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
                 Ok(ExitCode::SUCCESS)
             }
         },
+    }
+}
+
+/// Writes to stdout; a reader that went away (`| head`) is not an error.
+fn print_stdout(text: &str) -> Result<(), AnyError> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error.into()),
+        _ => Ok(()),
     }
 }
 

@@ -12,6 +12,8 @@ mod batch;
 mod classify;
 #[path = "grpc/demo.rs"]
 mod demo;
+#[path = "grpc/durability.rs"]
+mod durability;
 #[path = "grpc/events.rs"]
 mod events;
 #[path = "grpc/history.rs"]
@@ -20,6 +22,8 @@ mod history;
 mod ingest;
 #[path = "grpc/model.rs"]
 mod model;
+#[path = "grpc/readme.rs"]
+mod readme;
 #[path = "grpc/recommend.rs"]
 mod recommend;
 #[path = "grpc/reflection.rs"]

@@ -1,13 +1,58 @@
 //! Instants and whole-day arithmetic (spec section 2: days are floored, windows are half-open).
 
-use serde::{Deserialize, Serialize};
-
 pub const MICROS_PER_SECOND: i64 = 1_000_000;
 pub const MICROS_PER_DAY: i64 = 86_400 * MICROS_PER_SECOND;
 
 /// A UTC instant with microsecond precision (what both SQLite integers and PostgreSQL keep).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// Serialised as RFC 3339 text, as in the interchange format; integer microseconds are read too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// Reads RFC 3339 with any offset, converted to UTC; digits past microseconds are dropped.
+    pub fn parse_rfc3339(text: &str) -> Option<Self> {
+        chrono::DateTime::parse_from_rfc3339(text.trim())
+            .ok()
+            .map(|t| Self(t.timestamp_micros()))
+    }
+}
+
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_rfc3339())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Timestamp;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an RFC 3339 instant or integer microseconds since 1970")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Timestamp, E> {
+                Timestamp::parse_rfc3339(text)
+                    .ok_or_else(|| E::custom(format!("{text:?} is not an RFC 3339 instant")))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, micros: i64) -> Result<Timestamp, E> {
+                Ok(Timestamp(micros))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, micros: u64) -> Result<Timestamp, E> {
+                i64::try_from(micros)
+                    .map(Timestamp)
+                    .map_err(|_| E::custom("instant out of range"))
+            }
+        }
+
+        deserializer.deserialize_any(Visitor)
+    }
+}
 
 impl Timestamp {
     pub const fn from_micros(micros: i64) -> Self {
@@ -111,6 +156,23 @@ mod tests {
         assert!(!as_of.minus_days(30).is_within_days(as_of, 30));
         assert!(Timestamp(as_of.minus_days(30).0 + 1).is_within_days(as_of, 30));
         assert!(!Timestamp(as_of.0 + 1).is_within_days(as_of, 30));
+    }
+
+    #[test]
+    fn serde_uses_rfc3339_and_reads_micros_too() {
+        let at = Timestamp::from_micros(1_751_284_800_000_123);
+        let json = serde_json::to_string(&at).unwrap();
+        assert_eq!(json, "\"2025-06-30T12:00:00.000123Z\"");
+        assert_eq!(serde_json::from_str::<Timestamp>(&json).unwrap(), at);
+        assert_eq!(
+            serde_json::from_str::<Timestamp>("1751284800000123").unwrap(),
+            at
+        );
+        assert_eq!(
+            Timestamp::parse_rfc3339("2025-06-30T20:00:00+08:00"),
+            Some(Timestamp::from_seconds(1_751_284_800))
+        );
+        assert!(serde_json::from_str::<Timestamp>("\"yesterday\"").is_err());
     }
 
     #[test]
