@@ -41,6 +41,64 @@ pub struct Config {
     pub log_format: String,
     /// A tracing filter such as `info` or `segmenter=debug,info`.
     pub log_level: String,
+    /// Calls served at once by the whole server; more are shed with RESOURCE_EXHAUSTED.
+    pub max_in_flight: usize,
+    pub auth: AuthConfig,
+    pub tls: TlsConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// Who may call: API keys per calling system.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Off only when set to false explicitly; the server then warns loudly at start.
+    pub enabled: bool,
+    /// Optional TOML file of keys to install at start (`[[keys]] name, scopes, key`), e.g. from
+    /// a Kubernetes Secret; they are stored hashed like keys made with `segmenter keys create`.
+    pub keys_file: Option<PathBuf>,
+    /// Calls per second allowed per key (0 = unlimited); bursts up to `rate_limit_burst`.
+    pub rate_limit_per_second: u32,
+    pub rate_limit_burst: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            keys_file: None,
+            rate_limit_per_second: 0,
+            rate_limit_burst: 100,
+        }
+    }
+}
+
+/// Transport security; plaintext when no certificate is configured.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain of the server.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of the server.
+    pub key_file: Option<PathBuf>,
+    /// PEM CA bundle: when set, clients must present a certificate it signed (mTLS).
+    pub client_ca_file: Option<PathBuf>,
+}
+
+/// Prometheus metrics over plain HTTP on a separate port.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address of the `/metrics` endpoint; empty disables it.
+    pub listen: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9464".to_owned(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -60,6 +118,10 @@ impl Default for Config {
             shutdown_grace_seconds: 20,
             log_format: "text".to_owned(),
             log_level: "info".to_owned(),
+            max_in_flight: 1024,
+            auth: AuthConfig::default(),
+            tls: TlsConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -150,6 +212,27 @@ impl Config {
         }
         if self.max_message_bytes < 1024 {
             problems.push("max_message_bytes must be at least 1024".to_owned());
+        }
+        if self.max_in_flight == 0 {
+            problems.push("max_in_flight must be at least 1".to_owned());
+        }
+        if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
+            problems.push("tls.cert_file and tls.key_file go together".to_owned());
+        }
+        if self.tls.client_ca_file.is_some() && self.tls.cert_file.is_none() {
+            problems
+                .push("tls.client_ca_file (mTLS) needs tls.cert_file and tls.key_file".to_owned());
+        }
+        if !self.metrics.listen.is_empty()
+            && self.metrics.listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            problems.push(format!(
+                "metrics.listen {:?} is not an address like 0.0.0.0:9464",
+                self.metrics.listen
+            ));
+        }
+        if self.auth.rate_limit_per_second > 0 && self.auth.rate_limit_burst == 0 {
+            problems.push("auth.rate_limit_burst must be at least 1 when rate limiting".to_owned());
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             problems.push(format!(
@@ -242,6 +325,30 @@ mod tests {
         assert_eq!(config.database_url, "sqlite://flag.db");
         assert_eq!(config.log_format, "json");
         assert_eq!(config.reporting_currency, "CNY");
+    }
+
+    #[test]
+    fn nested_sections_come_from_env_and_flags() {
+        let env = vec![
+            ("SEGMENTER__AUTH__ENABLED".to_owned(), "false".to_owned()),
+            (
+                "SEGMENTER__TLS__CERT_FILE".to_owned(),
+                "/certs/tls.crt".to_owned(),
+            ),
+            (
+                "SEGMENTER__TLS__KEY_FILE".to_owned(),
+                "/certs/tls.key".to_owned(),
+            ),
+        ];
+        let config = Config::load(None, env, &["metrics.listen=".to_owned()]).unwrap();
+        assert!(!config.auth.enabled);
+        assert_eq!(
+            config.tls.cert_file.as_deref(),
+            Some(Path::new("/certs/tls.crt"))
+        );
+        assert_eq!(config.metrics.listen, "");
+        let half_tls = Config::load(None, vec![], &["tls.cert_file=/x".to_owned()]);
+        assert!(half_tls.unwrap_err().to_string().contains("go together"));
     }
 
     #[test]

@@ -75,6 +75,8 @@ pub struct App {
     current: ArcSwap<PopulationStats>,
     snapshots: SnapshotCache,
     events_since_refresh: AtomicU64,
+    events_stored_total: AtomicU64,
+    refresh_durations: std::sync::Mutex<Vec<f64>>,
     refresh_wanted: tokio::sync::Notify,
     refresh_lock: tokio::sync::Mutex<()>,
 }
@@ -96,6 +98,8 @@ impl App {
             rules: ArcSwap::from_pointee(rules),
             current: ArcSwap::from_pointee(PopulationStats::empty(now)),
             events_since_refresh: AtomicU64::new(0),
+            events_stored_total: AtomicU64::new(0),
+            refresh_durations: std::sync::Mutex::new(Vec::new()),
             refresh_wanted: tokio::sync::Notify::new(),
             refresh_lock: tokio::sync::Mutex::new(()),
         }
@@ -127,6 +131,20 @@ impl App {
         self.snapshots.clear();
         self.refresh_wanted.notify_one();
         Ok(version)
+    }
+
+    /// Events newly stored by this process since it started (for metrics).
+    pub fn events_stored_total(&self) -> u64 {
+        self.events_stored_total
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Snapshot refresh durations (seconds) since the last call, for metrics.
+    pub fn take_refresh_durations(&self) -> Vec<f64> {
+        self.refresh_durations
+            .lock()
+            .map(|mut d| std::mem::take(&mut *d))
+            .unwrap_or_default()
     }
 
     /// The current population snapshot.

@@ -97,6 +97,12 @@ impl App {
         let stats = Arc::new(compute_population(self.store.as_ref(), now, &rules).await?);
         self.current.store(stats.clone());
         self.events_since_refresh.store(0, Ordering::Relaxed);
+        if let Ok(mut durations) = self.refresh_durations.lock() {
+            // Bounded: nobody may scrape metrics for a long time.
+            if durations.len() < 1_000 {
+                durations.push(started.elapsed().as_secs_f64());
+            }
+        }
         tracing::info!(
             snapshot = %stats.info.id,
             customers = stats.info.customers,
@@ -133,6 +139,8 @@ impl App {
         }
         // A late event may be dated before a cached past instant: recompute on next use.
         self.snapshots.clear();
+        self.events_stored_total
+            .fetch_add(stored, Ordering::Relaxed);
         let threshold = self.settings.snapshot_refresh_events;
         let total = self
             .events_since_refresh

@@ -93,6 +93,20 @@ async fn sqlite_memory_backend() -> SqliteMemory {
 store_suite!(sqlite_file, sqlite_file_backend());
 store_suite!(sqlite_memory, sqlite_memory_backend());
 
+/// A fresh database of its own per test on the server `SEGMENTER_TEST_POSTGRES_URL` names;
+/// `None` (after a printed note) when the variable is not set.
+async fn postgres_backend() -> Option<super::postgres::testing::TestDatabase> {
+    super::postgres::testing::TestDatabase::create().await
+}
+
+// Without a server each check returns at once, skipped (the block returns from the test).
+store_suite!(postgres, {
+    let Some(database) = super::postgres_backend().await else {
+        return;
+    };
+    std::future::ready(database)
+});
+
 // ---- fixtures ----
 
 const PHONE: &str = "+8613800000001";

@@ -3,6 +3,7 @@
 
 #[cfg(test)]
 mod conformance;
+mod postgres;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -10,6 +11,7 @@ use async_trait::async_trait;
 use crate::domain::history::{CustomerProfile, CustomerRef, Event, History};
 use crate::domain::validate::FieldViolation;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +71,13 @@ pub struct RecordOutcome {
     pub duplicates: u64,
 }
 
+/// Open and idle connections of a store's pools.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    pub size: u32,
+    pub idle: usize,
+}
+
 /// What an erasure removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeleteOutcome {
@@ -126,17 +135,28 @@ pub trait Store: Send + Sync + 'static {
 
     /// Cheap liveness check of the backend.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Connection pool figures for metrics; zero where a backend has no pool.
+    fn pool_stats(&self) -> PoolStats {
+        PoolStats::default()
+    }
 }
 
-/// Opens the store a database URL names. `sqlite:` is the embedded default.
+/// Opens the store a database URL names. `sqlite:` is the embedded default;
+/// `postgres://` or `postgresql://` opens PostgreSQL (for several replicas).
 pub async fn connect(database_url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     if database_url.starts_with("sqlite:") {
         return Ok(std::sync::Arc::new(
             SqliteStore::connect(database_url).await?,
         ));
     }
+    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        return Ok(std::sync::Arc::new(
+            PostgresStore::connect(database_url).await?,
+        ));
+    }
     Err(StoreError::Backend(format!(
-        "unsupported database URL {:?}: this build stores in SQLite (sqlite://FILE); PostgreSQL support is planned",
+        "unsupported database URL {:?}: use sqlite://FILE or postgres://...",
         database_url.split("://").next().unwrap_or("")
     )))
 }

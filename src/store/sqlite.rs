@@ -18,7 +18,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::{DeleteOutcome, RecordOutcome, Store, StoreError, UpsertOutcome};
+use super::{DeleteOutcome, PoolStats, RecordOutcome, Store, StoreError, UpsertOutcome};
 use crate::domain::history::{CustomerProfile, CustomerRef, Event, ExternalId, History};
 
 static MIGRATOR: Migrator = sqlx::migrate!("src/store/migrations/sqlite");
@@ -381,6 +381,14 @@ impl Store for SqliteStore {
             .fetch_one(&self.reader)
             .await?;
         Ok(count(n))
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        // `sqlite::memory:` shares one pool between both handles; it is counted twice there.
+        PoolStats {
+            size: self.writer.size() + self.reader.size(),
+            idle: self.writer.num_idle() + self.reader.num_idle(),
+        }
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

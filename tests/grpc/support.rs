@@ -86,6 +86,14 @@ impl TestServer {
             snapshot_interval_seconds: 3_600,
             snapshot_refresh_events: 0,
             shutdown_grace_seconds: 5,
+            metrics: segmenter::config::MetricsConfig {
+                listen: "127.0.0.1:0".to_owned(),
+            },
+            // These tests are about the service's behaviour; tests/grpc/auth.rs covers keys.
+            auth: segmenter::config::AuthConfig {
+                enabled: false,
+                ..Default::default()
+            },
             ..Config::default()
         };
         adjust(&mut config);

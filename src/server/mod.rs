@@ -6,9 +6,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+
+mod health;
+mod layers;
+mod metrics;
+
+use layers::{DeadlineLayer, ObserveLayer, ShedLayer};
+use metrics::Metrics;
+
+/// How often the database is pinged for the health status.
+const HEALTH_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
 use crate::api::pb::history_service_server::HistoryServiceServer;
 use crate::api::pb::segmentation_service_server::SegmentationServiceServer;
@@ -72,6 +83,8 @@ pub async fn build_app(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<App
 /// A server running in the background of this process.
 pub struct RunningServer {
     pub local_addr: SocketAddr,
+    /// Where `/metrics` is served, when enabled.
+    pub metrics_addr: Option<SocketAddr>,
     pub app: Arc<App>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
@@ -129,12 +142,7 @@ pub async fn start(
         .map_err(|e| ServerError::Reflection(e.to_string()))?;
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<HistoryServiceServer<HistoryApi>>()
-        .await;
-    health
-        .set_serving::<SegmentationServiceServer<SegmentationApi>>()
-        .await;
+    health::set_all(&health, tonic_health::ServingStatus::Serving).await;
 
     let max = config.max_message_bytes;
     let history = HistoryServiceServer::new(HistoryApi::new(app.clone()))
@@ -144,38 +152,113 @@ pub async fn start(
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
 
+    // One stop signal fans out to the gRPC server, the metrics endpoint and the background tasks.
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let refresher_stop = app.clone().run_snapshot_refresher(
-        Duration::from_secs(config.snapshot_interval_seconds),
-        futures::future::pending::<()>(),
-    );
-    let refresher = tokio::spawn(refresher_stop);
+    let (stopping_tx, stopping) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let background = [
+        tokio::spawn(app.clone().run_snapshot_refresher(
+            Duration::from_secs(config.snapshot_interval_seconds),
+            stopped(stopping.clone()),
+        )),
+        tokio::spawn(health::watch_database(
+            app.clone(),
+            health.clone(),
+            HEALTH_PROBE_INTERVAL,
+        )),
+    ];
     let shutdown = async move {
         tokio::select! {
             _ = stop_rx => {}
             _ = stop_signal => {}
         }
-        refresher.abort();
         tracing::info!("shutting down: finishing calls in flight");
+        set_all_not_serving(&health).await;
+        let _ = stopping_tx.send(true);
+        for task in background {
+            task.abort();
+        }
     };
 
-    let router = tonic::transport::Server::builder()
-        .timeout(Duration::from_secs(config.request_timeout_seconds))
+    let metrics = Metrics::new();
+    let metrics_addr = if config.metrics.listen.is_empty() {
+        None
+    } else {
+        let addr = metrics::serve_metrics(
+            &config.metrics.listen,
+            metrics.clone(),
+            app.clone(),
+            stopped(stopping.clone()),
+        )
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: config.metrics.listen.clone(),
+            source,
+        })?;
+        Some(addr)
+    };
+
+    let layers = tower::ServiceBuilder::new()
+        .layer(ObserveLayer {
+            metrics: metrics.clone(),
+        })
+        .layer(ShedLayer::new(config.max_in_flight, metrics))
+        .layer(DeadlineLayer {
+            limit: Duration::from_secs(config.request_timeout_seconds),
+        });
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls_config(config)? {
+        builder = builder.tls_config(tls)?;
+    }
+    let router = builder
         .concurrency_limit_per_connection(config.concurrency_limit_per_connection)
+        .layer(layers)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(history)
         .add_service(segmentation);
     let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, shutdown));
-    tracing::info!(%local_addr, database = %redact_url(&config.database_url), "segmenter serving gRPC");
+    tracing::info!(
+        %local_addr,
+        metrics = ?metrics_addr,
+        tls = config.tls.cert_file.is_some(),
+        mtls = config.tls.client_ca_file.is_some(),
+        database = %redact_url(&config.database_url),
+        "segmenter serving gRPC"
+    );
     Ok(RunningServer {
         local_addr,
+        metrics_addr,
         app,
         stop: Some(stop_tx),
         task,
         grace: Duration::from_secs(config.shutdown_grace_seconds),
     })
+}
+
+async fn set_all_not_serving(reporter: &tonic_health::server::HealthReporter) {
+    health::set_all(reporter, tonic_health::ServingStatus::NotServing).await;
+}
+
+/// The TLS settings, when a certificate is configured; mTLS when a client CA is too.
+fn tls_config(config: &Config) -> Result<Option<ServerTlsConfig>, ServerError> {
+    let (Some(cert), Some(key)) = (&config.tls.cert_file, &config.tls.key_file) else {
+        return Ok(None);
+    };
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|source| ServerError::Read {
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(read(cert)?, read(key)?));
+    if let Some(ca) = &config.tls.client_ca_file {
+        tls = tls.client_ca_root(Certificate::from_pem(read(ca)?));
+    }
+    Ok(Some(tls))
 }
 
 /// Reflection over every served service and the `google.rpc` error details, so grpcurl and

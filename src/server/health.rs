@@ -1,0 +1,45 @@
+//! `grpc.health.v1` follows the database: SERVING only while the store answers, so an
+//! orchestrator stops routing to a replica that lost its database and resumes when it is back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tonic_health::server::HealthReporter;
+use tonic_health::ServingStatus;
+
+use crate::app::App;
+
+/// Services whose health is reported: the whole server ("") and each gRPC service.
+pub const SERVICES: [&str; 3] = [
+    "",
+    "segmenter.v1.HistoryService",
+    "segmenter.v1.SegmentationService",
+];
+
+pub async fn set_all(reporter: &HealthReporter, status: ServingStatus) {
+    for service in SERVICES {
+        reporter.set_service_status(service, status).await;
+    }
+}
+
+/// Pings the store every `interval` and reports the result; only changes are logged.
+pub async fn watch_database(app: Arc<App>, reporter: HealthReporter, interval: Duration) {
+    let mut serving = true;
+    loop {
+        tokio::time::sleep(interval).await;
+        let reachable = app.store().ping().await;
+        match (&reachable, serving) {
+            (Ok(()), false) => {
+                tracing::info!("database reachable again: SERVING");
+                set_all(&reporter, ServingStatus::Serving).await;
+                serving = true;
+            }
+            (Err(error), true) => {
+                tracing::error!(%error, "database unreachable: NOT_SERVING");
+                set_all(&reporter, ServingStatus::NotServing).await;
+                serving = false;
+            }
+            _ => {}
+        }
+    }
+}
