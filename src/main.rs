@@ -7,6 +7,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use segmenter::app::{App, ClassifyOptions, Clock, SnapshotChoice, SystemClock};
+use segmenter::auth::{self as keys, Scope};
 use segmenter::config::Config;
 use segmenter::demo::{load_demo, DemoConfig};
 use segmenter::domain::history::{CustomerRef, ExternalId};
@@ -49,6 +50,14 @@ enum Command {
         /// Fill an empty database with the synthetic demo population first.
         #[arg(long)]
         demo: bool,
+        /// Turn authentication off (same as auth.enabled=false): for local trials only.
+        #[arg(long)]
+        no_auth: bool,
+    },
+    /// Manage API keys of calling systems.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
     },
     /// Import customers and events from NDJSON or CSV files.
     Import {
@@ -105,6 +114,23 @@ struct ClassifyArgs {
     /// Use a population snapshot taken at --as-of instead of the current one.
     #[arg(long)]
     snapshot_at_as_of: bool,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key; it is printed once and stored only as a hash.
+    Create {
+        /// The calling system, e.g. erp, shop, callcentre.
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: classify, write, admin.
+        #[arg(long)]
+        scopes: String,
+    },
+    /// List keys (never the keys themselves).
+    List,
+    /// Revoke every active key with this name or id.
+    Revoke { name_or_id: String },
 }
 
 #[derive(Subcommand)]
@@ -189,8 +215,12 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
             database_url,
             rules,
             demo,
+            no_auth,
         } => {
             let mut extra = Vec::new();
+            if *no_auth {
+                extra.push("auth.enabled=false".to_owned());
+            }
             if let Some(listen) = listen {
                 extra.push(flag("listen", listen));
             }
@@ -310,6 +340,11 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
             ))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Keys { command } => {
+            let config = load_config(&cli, vec![])?;
+            let store = segmenter::store::connect(&config.database_url).await?;
+            manage_keys(store.as_ref(), command).await
+        }
         Command::Rules { command } => match command {
             RulesCommand::Default => {
                 print_stdout(RuleSet::builtin_toml())?;
@@ -327,6 +362,57 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
             }
         },
     }
+}
+
+async fn manage_keys(
+    store: &dyn segmenter::store::Store,
+    command: &KeysCommand,
+) -> Result<ExitCode, AnyError> {
+    let now = SystemClock.now();
+    match command {
+        KeysCommand::Create { name, scopes } => {
+            let scopes = Scope::parse_list(scopes)?;
+            let (record, key) = keys::create_key(store, name, scopes, now).await?;
+            eprintln!(
+                "created key {} for {:?} with scopes {}; it is shown only now:",
+                record.id,
+                record.name,
+                scope_list(&record.scopes)
+            );
+            print_stdout(&format!("{key}\n"))?;
+        }
+        KeysCommand::List => {
+            let mut out = String::from("id        name                 scopes                 created                  revoked\n");
+            for key in keys::list_keys(store).await? {
+                out.push_str(&format!(
+                    "{:<9} {:<20} {:<22} {:<24} {}\n",
+                    key.id,
+                    key.name,
+                    scope_list(&key.scopes),
+                    key.created_at.to_rfc3339(),
+                    key.revoked_at.map_or("-".to_owned(), |t| t.to_rfc3339())
+                ));
+            }
+            print_stdout(&out)?;
+        }
+        KeysCommand::Revoke { name_or_id } => {
+            let revoked = keys::revoke_key(store, name_or_id, now).await?;
+            if revoked == 0 {
+                eprintln!("no active key named or with id {name_or_id:?}");
+                return Ok(ExitCode::from(2));
+            }
+            eprintln!("revoked {revoked} key(s); servers stop accepting them within 5 seconds");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn scope_list(scopes: &[Scope]) -> String {
+    scopes
+        .iter()
+        .map(|s| s.code())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Writes to stdout; a reader that went away (`| head`) is not an error.

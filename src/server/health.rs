@@ -16,6 +16,10 @@ pub const SERVICES: [&str; 3] = [
     "segmenter.v1.SegmentationService",
 ];
 
+/// A service that is SERVING while the process runs, whatever the database does: for liveness
+/// probes, so a database outage makes replicas unready but does not restart them.
+pub const LIVENESS: &str = "liveness";
+
 pub async fn set_all(reporter: &HealthReporter, status: ServingStatus) {
     for service in SERVICES {
         reporter.set_service_status(service, status).await;

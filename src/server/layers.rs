@@ -101,7 +101,12 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let id = request_id(&request);
         let method = request.uri().path().to_owned();
-        let span = tracing::info_span!("grpc", request_id = %id, method = %method);
+        let span = tracing::info_span!(
+            "grpc",
+            request_id = %id,
+            method = %method,
+            caller = tracing::field::Empty
+        );
         let metrics = self.metrics.clone();
         // The clone that was polled ready serves this call (tower's usual hand-over).
         let clone = self.inner.clone();

@@ -11,10 +11,12 @@ use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
+mod auth;
 mod health;
 mod layers;
 mod metrics;
 
+use auth::{AuthLayer, RateLimiter};
 use layers::{DeadlineLayer, ObserveLayer, ShedLayer};
 use metrics::Metrics;
 
@@ -25,6 +27,7 @@ use crate::api::pb::history_service_server::HistoryServiceServer;
 use crate::api::pb::segmentation_service_server::SegmentationServiceServer;
 use crate::api::{HistoryApi, SegmentationApi, FILE_DESCRIPTOR_SET};
 use crate::app::{App, AppError, Clock, SystemClock};
+use crate::auth::KeyCache;
 use crate::config::Config;
 use crate::domain::rules::{RuleSet, RuleSetError, VersionedRules};
 use crate::store::{self, Store, StoreError};
@@ -51,6 +54,8 @@ pub enum ServerError {
     Transport(#[from] tonic::transport::Error),
     #[error(transparent)]
     App(#[from] AppError),
+    #[error("API keys: {0}")]
+    Keys(String),
 }
 
 /// Loads the configured rule set (built-in when no file is configured).
@@ -75,6 +80,12 @@ pub fn load_rules(config: &Config) -> Result<VersionedRules, ServerError> {
 pub async fn build_app(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<App>, ServerError> {
     let store: Arc<dyn Store> = store::connect(&config.database_url).await?;
     let rules = load_rules(config)?;
+    if let Some(path) = &config.auth.keys_file {
+        let added = crate::auth::install_keys_file(store.as_ref(), path, clock.now())
+            .await
+            .map_err(|e| ServerError::Keys(e.to_string()))?;
+        tracing::info!(added, path = %path.display(), "API keys installed from file");
+    }
     let app = Arc::new(App::new(store, rules, config.app_settings(), clock));
     app.refresh_snapshot().await?;
     Ok(app)
@@ -143,6 +154,9 @@ pub async fn start(
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health::set_all(&health, tonic_health::ServingStatus::Serving).await;
+    health
+        .set_service_status(health::LIVENESS, tonic_health::ServingStatus::Serving)
+        .await;
 
     let max = config.max_message_bytes;
     let history = HistoryServiceServer::new(HistoryApi::new(app.clone()))
@@ -200,10 +214,26 @@ pub async fn start(
         Some(addr)
     };
 
+    let auth = if config.auth.enabled {
+        let limiter = (config.auth.rate_limit_per_second > 0).then(|| {
+            RateLimiter::new(
+                config.auth.rate_limit_per_second,
+                config.auth.rate_limit_burst,
+            )
+        });
+        Some(AuthLayer::new(
+            Arc::new(KeyCache::new(app.store().clone())),
+            limiter,
+        ))
+    } else {
+        warn_auth_disabled();
+        None
+    };
     let layers = tower::ServiceBuilder::new()
         .layer(ObserveLayer {
             metrics: metrics.clone(),
         })
+        .option_layer(auth)
         .layer(ShedLayer::new(config.max_in_flight, metrics))
         .layer(DeadlineLayer {
             limit: Duration::from_secs(config.request_timeout_seconds),
@@ -237,6 +267,15 @@ pub async fn start(
         task,
         grace: Duration::from_secs(config.shutdown_grace_seconds),
     })
+}
+
+/// Said loudly, on stderr and in the log, because it is a deployment mistake unless intended.
+fn warn_auth_disabled() {
+    eprintln!(
+        "\n*** WARNING: authentication is DISABLED (auth.enabled = false): every caller may read, \
+         write and erase customer data. Never expose this server beyond a trusted network. ***\n"
+    );
+    tracing::warn!("authentication disabled by configuration: every caller has every scope");
 }
 
 async fn set_all_not_serving(reporter: &tonic_health::server::HealthReporter) {

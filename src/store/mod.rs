@@ -8,7 +8,9 @@ mod sqlite;
 
 use async_trait::async_trait;
 
+use crate::auth::{ApiKeyRecord, Scope};
 use crate::domain::history::{CustomerProfile, CustomerRef, Event, History};
+use crate::domain::time::Timestamp;
 use crate::domain::validate::FieldViolation;
 
 pub use postgres::PostgresStore;
@@ -69,6 +71,36 @@ pub struct UpsertOutcome {
 pub struct RecordOutcome {
     pub stored: u64,
     pub duplicates: u64,
+}
+
+/// Scopes as stored: comma-separated codes.
+pub(crate) fn scopes_to_text(scopes: &[Scope]) -> String {
+    scopes
+        .iter()
+        .map(|s| s.code())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Reads stored scopes; an unknown code (from a newer version) grants nothing.
+pub(crate) fn scopes_from_text(text: &str) -> Vec<Scope> {
+    text.split(',').filter_map(Scope::from_code).collect()
+}
+
+/// A row of `api_keys` as both backends read it.
+pub(crate) type ApiKeyRow = (String, String, String, String, i64, Option<i64>);
+
+pub(crate) fn api_key_from_row(
+    (id, name, scopes, hash, created_at, revoked_at): ApiKeyRow,
+) -> ApiKeyRecord {
+    ApiKeyRecord {
+        id,
+        name,
+        scopes: scopes_from_text(&scopes),
+        hash,
+        created_at: Timestamp(created_at),
+        revoked_at: revoked_at.map(Timestamp),
+    }
 }
 
 /// Open and idle connections of a store's pools.
@@ -135,6 +167,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Cheap liveness check of the backend.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Stores a new API key record (its id and hash must be new).
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+
+    /// Every API key record, revoked ones included, in creation order.
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
+
+    /// Marks the active keys whose name or id equals `name_or_id` revoked; returns how many.
+    async fn revoke_api_keys(&self, name_or_id: &str, at: Timestamp) -> Result<u64, StoreError>;
 
     /// Connection pool figures for metrics; zero where a backend has no pool.
     fn pool_stats(&self) -> PoolStats {

@@ -35,8 +35,13 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
 use self::customers::{external_value, upsert_in};
-use super::{DeleteOutcome, PoolStats, RecordOutcome, Store, StoreError, UpsertOutcome};
+use super::{
+    api_key_from_row, scopes_to_text, ApiKeyRow, DeleteOutcome, PoolStats, RecordOutcome, Store,
+    StoreError, UpsertOutcome,
+};
+use crate::auth::ApiKeyRecord;
 use crate::domain::history::{CustomerProfile, CustomerRef, Event, History};
+use crate::domain::time::Timestamp;
 
 static MIGRATOR: Migrator = sqlx::migrate!("src/store/migrations/postgres");
 
@@ -401,6 +406,41 @@ impl Store for PostgresStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, name, scopes, hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&key.id)
+        .bind(&key.name)
+        .bind(scopes_to_text(&key.scopes))
+        .bind(&key.hash)
+        .bind(key.created_at.micros())
+        .bind(key.revoked_at.map(|t| t.micros()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let rows: Vec<ApiKeyRow> = sqlx::query_as(
+            "SELECT id, name, scopes, hash, created_at, revoked_at FROM api_keys ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(api_key_from_row).collect())
+    }
+
+    async fn revoke_api_keys(&self, name_or_id: &str, at: Timestamp) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE (name = $2 OR id = $2) AND revoked_at IS NULL",
+        )
+        .bind(at.micros())
+        .bind(name_or_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     fn pool_stats(&self) -> PoolStats {

@@ -18,8 +18,13 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::{DeleteOutcome, PoolStats, RecordOutcome, Store, StoreError, UpsertOutcome};
+use super::{
+    api_key_from_row, scopes_to_text, ApiKeyRow, DeleteOutcome, PoolStats, RecordOutcome, Store,
+    StoreError, UpsertOutcome,
+};
+use crate::auth::ApiKeyRecord;
 use crate::domain::history::{CustomerProfile, CustomerRef, Event, ExternalId, History};
+use crate::domain::time::Timestamp;
 
 static MIGRATOR: Migrator = sqlx::migrate!("src/store/migrations/sqlite");
 
@@ -381,6 +386,42 @@ impl Store for SqliteStore {
             .fetch_one(&self.reader)
             .await?;
         Ok(count(n))
+    }
+
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, name, scopes, hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&key.id)
+        .bind(&key.name)
+        .bind(scopes_to_text(&key.scopes))
+        .bind(&key.hash)
+        .bind(key.created_at.micros())
+        .bind(key.revoked_at.map(|t| t.micros()))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let rows: Vec<ApiKeyRow> = sqlx::query_as(
+            "SELECT id, name, scopes, hash, created_at, revoked_at FROM api_keys ORDER BY created_at, id",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(api_key_from_row).collect())
+    }
+
+    async fn revoke_api_keys(&self, name_or_id: &str, at: Timestamp) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = ? WHERE (name = ? OR id = ?) AND revoked_at IS NULL",
+        )
+        .bind(at.micros())
+        .bind(name_or_id)
+        .bind(name_or_id)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     fn pool_stats(&self) -> PoolStats {
