@@ -79,6 +79,8 @@ pub struct App {
     refresh_durations: std::sync::Mutex<Vec<f64>>,
     refresh_wanted: tokio::sync::Notify,
     refresh_lock: tokio::sync::Mutex<()>,
+    /// Names this process as a holder of the shared snapshot lease.
+    instance_id: String,
 }
 
 impl App {
@@ -102,6 +104,7 @@ impl App {
             refresh_durations: std::sync::Mutex::new(Vec::new()),
             refresh_wanted: tokio::sync::Notify::new(),
             refresh_lock: tokio::sync::Mutex::new(()),
+            instance_id: format!("{}-{:08x}", std::process::id(), rand::random::<u32>()),
         }
     }
 
@@ -171,6 +174,55 @@ mod tests {
         let store = Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap());
         let rules = RuleSet::builtin().unwrap();
         App::new(store, rules, AppSettings::default(), Arc::new(FixedClock))
+    }
+
+    /// Two replicas on one database: the lease holder computes, the other adopts its snapshot.
+    #[tokio::test]
+    async fn replicas_share_one_scheduled_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("shared.db").display());
+        let replica = || async {
+            let store = Arc::new(SqliteStore::connect(&url).await.unwrap());
+            App::new(
+                store,
+                RuleSet::builtin().unwrap(),
+                AppSettings::default(),
+                Arc::new(FixedClock),
+            )
+        };
+        let (a, b) = (replica().await, replica().await);
+        let order = crate::domain::history::Event {
+            event_id: "e1".into(),
+            customer_id: String::new(),
+            at: Timestamp::from_seconds(1_751_000_000),
+            payload: crate::domain::history::EventPayload::Order(crate::domain::history::Order {
+                order_id: "o1".into(),
+                amount: 500,
+                cost: None,
+                discount_amount: 0,
+                coupon_code: None,
+                units: 1,
+                categories: vec![],
+                channel: None,
+                consideration_seconds: None,
+            }),
+        };
+        a.record_events(vec![(CustomerRef::Id("c1".into()), order)])
+            .await
+            .unwrap();
+
+        let lease = std::time::Duration::from_secs(60);
+        a.scheduled_refresh(lease).await.unwrap();
+        assert_eq!(a.current_snapshot().info.active_buyers, 1);
+        b.scheduled_refresh(lease).await.unwrap();
+        assert_eq!(b.current_snapshot().info.id, a.current_snapshot().info.id);
+        // A new replica adopts the shared snapshot instead of recomputing it.
+        let c = replica().await;
+        let adopted = c
+            .load_or_refresh_snapshot(std::time::Duration::from_secs(300))
+            .await
+            .unwrap();
+        assert_eq!(adopted.info.id, a.current_snapshot().info.id);
     }
 
     #[tokio::test]

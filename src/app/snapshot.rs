@@ -57,6 +57,11 @@ impl SnapshotCache {
     }
 }
 
+/// A shared snapshot replaces ours when it is at least as recent and differs.
+fn is_newer(shared: &PopulationStats, ours: &PopulationStats) -> bool {
+    shared.info.as_of >= ours.info.as_of && shared.info.id != ours.info.id
+}
+
 /// Computes the population statistics at `as_of` by paging through every stored history.
 pub async fn compute_population(
     store: &dyn Store,
@@ -88,15 +93,23 @@ pub async fn compute_population(
 }
 
 impl App {
-    /// Recomputes the current snapshot at now and swaps it in; readers never wait for it.
+    /// Recomputes the current snapshot at now, shares it through the store and swaps it in;
+    /// readers never wait for it. This is the on-demand path (start-up, `RefreshSnapshot`).
     pub async fn refresh_snapshot(&self) -> Result<Arc<PopulationStats>, AppError> {
         let _one_at_a_time = self.refresh_lock.lock().await;
+        self.compute_and_share().await
+    }
+
+    async fn compute_and_share(&self) -> Result<Arc<PopulationStats>, AppError> {
         let rules = self.rules();
         let now = self.now();
         let started = std::time::Instant::now();
         let stats = Arc::new(compute_population(self.store.as_ref(), now, &rules).await?);
-        self.current.store(stats.clone());
-        self.events_since_refresh.store(0, Ordering::Relaxed);
+        // Sharing is best effort: this replica serves its own snapshot either way.
+        if let Err(error) = self.store.save_snapshot(&stats, &rules.version).await {
+            tracing::warn!(%error, "snapshot computed but not shared");
+        }
+        self.adopt(stats.clone());
         if let Ok(mut durations) = self.refresh_durations.lock() {
             // Bounded: nobody may scrape metrics for a long time.
             if durations.len() < 1_000 {
@@ -108,9 +121,63 @@ impl App {
             customers = stats.info.customers,
             active_buyers = stats.info.active_buyers,
             elapsed_ms = started.elapsed().as_millis() as u64,
-            "population snapshot refreshed"
+            "population snapshot computed"
         );
         Ok(stats)
+    }
+
+    fn adopt(&self, stats: Arc<PopulationStats>) {
+        self.current.store(stats);
+        self.events_since_refresh.store(0, Ordering::Relaxed);
+    }
+
+    /// At start-up: the latest shared snapshot when one younger than `max_age` exists for the
+    /// rules in force, else a fresh one, so a fleet of new replicas does not recompute at once.
+    pub async fn load_or_refresh_snapshot(
+        &self,
+        max_age: Duration,
+    ) -> Result<Arc<PopulationStats>, AppError> {
+        let rules = self.rules();
+        let max_age = i64::try_from(max_age.as_micros()).unwrap_or(i64::MAX);
+        if let Some(shared) = self.store.latest_snapshot(&rules.version).await? {
+            if self.now().micros() - shared.info.as_of.micros() <= max_age {
+                let shared = Arc::new(shared);
+                self.adopt(shared.clone());
+                tracing::info!(snapshot = %shared.info.id, "adopted the shared population snapshot");
+                return Ok(shared);
+            }
+        }
+        self.refresh_snapshot().await
+    }
+
+    /// The scheduled path: the replica holding the lease computes and shares; the others adopt
+    /// the latest shared snapshot when it is newer than theirs.
+    pub(crate) async fn scheduled_refresh(&self, lease: Duration) -> Result<(), AppError> {
+        let _one_at_a_time = self.refresh_lock.lock().await;
+        let now = self.now();
+        let until =
+            now.plus_seconds(i64::try_from(lease.as_secs()).unwrap_or(i64::MAX / 2_000_000));
+        if self
+            .store
+            .try_snapshot_lease(&self.instance_id, now, until)
+            .await?
+        {
+            self.compute_and_share().await?;
+            return Ok(());
+        }
+        let rules = self.rules();
+        match self.store.latest_snapshot(&rules.version).await? {
+            Some(shared) if is_newer(&shared, &self.current_snapshot()) => {
+                tracing::debug!(snapshot = %shared.info.id, "adopted the shared population snapshot");
+                self.adopt(Arc::new(shared));
+            }
+            Some(_) => {}
+            // New rules nobody has computed with yet: do not wait for the lease holder.
+            None => {
+                self.compute_and_share().await?;
+            }
+        }
+        Ok(())
     }
 
     /// The snapshot taken at exactly `as_of`, computed once and then cached.
@@ -152,12 +219,14 @@ impl App {
     }
 
     /// Refreshes the current snapshot every `interval`, and sooner when enough events arrived,
-    /// until `shutdown` resolves.
+    /// until `shutdown` resolves. Across replicas one computes (it holds a lease of three
+    /// intervals, renewed each time) and the others adopt its snapshot from the store.
     pub async fn run_snapshot_refresher(
         self: Arc<Self>,
         interval: Duration,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
+        let lease = (interval * 3).max(Duration::from_secs(60));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -165,7 +234,7 @@ impl App {
                 _ = tokio::time::sleep(interval) => {}
                 _ = self.refresh_wanted.notified() => {}
             }
-            if let Err(error) = self.refresh_snapshot().await {
+            if let Err(error) = self.scheduled_refresh(lease).await {
                 tracing::warn!(%error, "population snapshot refresh failed; the previous one stays");
             }
         }

@@ -87,7 +87,8 @@ pub async fn build_app(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<App
         tracing::info!(added, path = %path.display(), "API keys installed from file");
     }
     let app = Arc::new(App::new(store, rules, config.app_settings(), clock));
-    app.refresh_snapshot().await?;
+    app.load_or_refresh_snapshot(Duration::from_secs(config.snapshot_interval_seconds))
+        .await?;
     Ok(app)
 }
 

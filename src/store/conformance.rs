@@ -21,10 +21,12 @@ use crate::domain::validate::FieldViolation;
 mod customers;
 mod events;
 mod scale;
+mod shared;
 
 pub(crate) use customers::*;
 pub(crate) use events::*;
 pub(crate) use scale::*;
+pub(crate) use shared::*;
 
 /// One test's database, fresh and empty when the backend is constructed.
 #[async_trait]
@@ -45,7 +47,9 @@ macro_rules! store_suite {
                 order_id_reuse_is_refused, refund_without_order_is_missing,
                 refunds_are_bounded_by_what_is_left, refund_before_its_order_is_invalid,
                 delete_erases_everything, pages_through_ids_and_histories,
-                concurrent_writers_all_succeed, data_survives_reopening);
+                concurrent_writers_all_succeed, data_survives_reopening,
+                api_keys_round_trip_and_revoke, snapshot_lease_is_held_by_one_replica,
+                snapshots_are_shared_latest_first);
         }
     };
     (@checks $backend:expr; $($check:ident),+) => {

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 
 use crate::auth::{ApiKeyRecord, Scope};
 use crate::domain::history::{CustomerProfile, CustomerRef, Event, History};
+use crate::domain::population::PopulationStats;
 use crate::domain::time::Timestamp;
 use crate::domain::validate::FieldViolation;
 
@@ -71,6 +72,19 @@ pub struct UpsertOutcome {
 pub struct RecordOutcome {
     pub stored: u64,
     pub duplicates: u64,
+}
+
+/// Shared snapshots kept per rules version; older ones are pruned on save.
+pub(crate) const SNAPSHOTS_KEPT: i64 = 3;
+
+pub(crate) fn encode_snapshot(stats: &PopulationStats) -> Result<String, StoreError> {
+    serde_json::to_string(stats)
+        .map_err(|e| StoreError::Backend(format!("cannot encode snapshot: {e}")))
+}
+
+pub(crate) fn decode_snapshot(body: &str) -> Result<PopulationStats, StoreError> {
+    serde_json::from_str(body)
+        .map_err(|e| StoreError::Backend(format!("undecodable stored snapshot: {e}")))
 }
 
 /// Scopes as stored: comma-separated codes.
@@ -176,6 +190,29 @@ pub trait Store: Send + Sync + 'static {
 
     /// Marks the active keys whose name or id equals `name_or_id` revoked; returns how many.
     async fn revoke_api_keys(&self, name_or_id: &str, at: Timestamp) -> Result<u64, StoreError>;
+
+    /// Takes or renews the scheduled-snapshot lease for `holder` until `until`: granted when it
+    /// is free, expired at `now`, or held by `holder` already.
+    async fn try_snapshot_lease(
+        &self,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Shares a computed snapshot with the other replicas (older ones of the same rules are
+    /// pruned, keeping a few).
+    async fn save_snapshot(
+        &self,
+        stats: &PopulationStats,
+        rules_version: &str,
+    ) -> Result<(), StoreError>;
+
+    /// The latest shared snapshot computed with `rules_version`, if any.
+    async fn latest_snapshot(
+        &self,
+        rules_version: &str,
+    ) -> Result<Option<PopulationStats>, StoreError>;
 
     /// Connection pool figures for metrics; zero where a backend has no pool.
     fn pool_stats(&self) -> PoolStats {

@@ -19,11 +19,12 @@ use sqlx::sqlite::{
 };
 
 use super::{
-    api_key_from_row, scopes_to_text, ApiKeyRow, DeleteOutcome, PoolStats, RecordOutcome, Store,
-    StoreError, UpsertOutcome,
+    api_key_from_row, decode_snapshot, encode_snapshot, scopes_to_text, ApiKeyRow, DeleteOutcome,
+    PoolStats, RecordOutcome, Store, StoreError, UpsertOutcome, SNAPSHOTS_KEPT,
 };
 use crate::auth::ApiKeyRecord;
 use crate::domain::history::{CustomerProfile, CustomerRef, Event, ExternalId, History};
+use crate::domain::population::PopulationStats;
 use crate::domain::time::Timestamp;
 
 static MIGRATOR: Migrator = sqlx::migrate!("src/store/migrations/sqlite");
@@ -422,6 +423,68 @@ impl Store for SqliteStore {
         .execute(&self.writer)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    async fn try_snapshot_lease(
+        &self,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let granted = sqlx::query(
+            "INSERT INTO snapshot_lease (id, holder, expires_at) VALUES (1, ?1, ?2) \
+             ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE snapshot_lease.expires_at < ?3 OR snapshot_lease.holder = excluded.holder",
+        )
+        .bind(holder)
+        .bind(until.micros())
+        .bind(now.micros())
+        .execute(&self.writer)
+        .await?
+        .rows_affected();
+        Ok(granted == 1)
+    }
+
+    async fn save_snapshot(
+        &self,
+        stats: &PopulationStats,
+        rules_version: &str,
+    ) -> Result<(), StoreError> {
+        let body = encode_snapshot(stats)?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
+        sqlx::query(
+            "INSERT INTO snapshots (id, rules_version, as_of, body) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&stats.info.id)
+        .bind(rules_version)
+        .bind(stats.info.as_of.micros())
+        .bind(&body)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM snapshots WHERE rules_version = ?1 AND id NOT IN \
+             (SELECT id FROM snapshots WHERE rules_version = ?1 ORDER BY as_of DESC LIMIT ?2)",
+        )
+        .bind(rules_version)
+        .bind(SNAPSHOTS_KEPT)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn latest_snapshot(
+        &self,
+        rules_version: &str,
+    ) -> Result<Option<PopulationStats>, StoreError> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT body FROM snapshots WHERE rules_version = ? ORDER BY as_of DESC LIMIT 1",
+        )
+        .bind(rules_version)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(|(body,)| decode_snapshot(&body)).transpose()
     }
 
     fn pool_stats(&self) -> PoolStats {
