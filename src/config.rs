@@ -46,6 +46,26 @@ pub struct Config {
     pub auth: AuthConfig,
     pub tls: TlsConfig,
     pub metrics: MetricsConfig,
+    pub telemetry: TelemetryConfig,
+}
+
+/// Optional OpenTelemetry trace export.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// OTLP/HTTP traces endpoint, e.g. `http://otel-collector:4318/v1/traces`; empty disables.
+    pub otlp_endpoint: String,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: String::new(),
+            service_name: "segmenter".to_owned(),
+        }
+    }
 }
 
 /// Who may call: API keys per calling system.
@@ -122,6 +142,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             tls: TlsConfig::default(),
             metrics: MetricsConfig::default(),
+            telemetry: TelemetryConfig::default(),
         }
     }
 }
@@ -233,6 +254,12 @@ impl Config {
         }
         if self.auth.rate_limit_per_second > 0 && self.auth.rate_limit_burst == 0 {
             problems.push("auth.rate_limit_burst must be at least 1 when rate limiting".to_owned());
+        }
+        let otlp = self.telemetry.otlp_endpoint.trim();
+        if !otlp.is_empty() && !(otlp.starts_with("http://") || otlp.starts_with("https://")) {
+            problems.push(format!(
+                "telemetry.otlp_endpoint {otlp:?} must be an http(s) URL"
+            ));
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             problems.push(format!(

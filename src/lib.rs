@@ -10,3 +10,4 @@ pub mod import;
 pub mod interchange;
 pub mod server;
 pub mod store;
+pub mod telemetry;

@@ -187,20 +187,8 @@ fn load_config(cli: &Cli, extra: Vec<String>) -> Result<Config, AnyError> {
     )?)
 }
 
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colours only for a person at a terminal, never in files or log collectors.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi);
-    if config.log_format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+fn init_logging(config: &Config) -> Result<segmenter::telemetry::Telemetry, AnyError> {
+    Ok(segmenter::telemetry::init(config)?)
 }
 
 /// A `--set` override for a dedicated flag; quoted so any string survives TOML reading.
@@ -231,7 +219,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
                 extra.push(flag("rules_file", &rules.display().to_string()));
             }
             let config = load_config(&cli, extra)?;
-            init_logging(&config);
+            let _telemetry = init_logging(&config)?;
             let app = server::build_app(&config, Arc::new(SystemClock)).await?;
             if *demo {
                 fill_demo(&app, DemoConfig::at(app.now())).await?;
@@ -241,7 +229,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
         }
         Command::Demo { customers, seed } => {
             let config = load_config(&cli, vec![])?;
-            init_logging(&config);
+            let _telemetry = init_logging(&config)?;
             let app = server::build_app(&config, Arc::new(SystemClock)).await?;
             let demo = DemoConfig {
                 customers: *customers,
