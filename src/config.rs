@@ -256,7 +256,7 @@ impl Config {
             problems.push("auth.rate_limit_burst must be at least 1 when rate limiting".to_owned());
         }
         let otlp = self.telemetry.otlp_endpoint.trim();
-        if !otlp.is_empty() && !(otlp.starts_with("http://") || otlp.starts_with("https://")) {
+        if !(otlp.is_empty() || otlp.starts_with("http://") || otlp.starts_with("https://")) {
             problems.push(format!(
                 "telemetry.otlp_endpoint {otlp:?} must be an http(s) URL"
             ));
