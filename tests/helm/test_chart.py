@@ -292,8 +292,15 @@ def test_probes_are_grpc_health_checks_on_the_grpc_port(default):
     container = default.container
     grpc_port = next(p["containerPort"] for p in container["ports"] if p["name"] == "grpc")
     assert grpc_port == 50051
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert container[probe]["grpc"] == {"port": 50051}, probe
+    # Readiness asks the whole server (NOT_SERVING without the database); liveness and startup
+    # ask the "liveness" service, which stays SERVING while the process runs.
+    expected = {
+        "startupProbe": {"port": 50051, "service": "liveness"},
+        "readinessProbe": {"port": 50051},
+        "livenessProbe": {"port": 50051, "service": "liveness"},
+    }
+    for probe, grpc in expected.items():
+        assert container[probe]["grpc"] == grpc, probe
         assert "tcpSocket" not in container[probe] and "httpGet" not in container[probe]
     assert container["readinessProbe"]["periodSeconds"] == 5
     assert container["livenessProbe"]["failureThreshold"] == 6
@@ -302,7 +309,7 @@ def test_probes_are_grpc_health_checks_on_the_grpc_port(default):
 def test_probes_follow_the_port_and_health_service(chart):
     rendered = render(chart, {"ports": {"grpc": 6000}, "probes": {"readinessService": "segmenter.v1.SegmentationService"}})
     assert rendered.container["readinessProbe"]["grpc"] == {"port": 6000, "service": "segmenter.v1.SegmentationService"}
-    assert rendered.container["livenessProbe"]["grpc"] == {"port": 6000}
+    assert rendered.container["livenessProbe"]["grpc"] == {"port": 6000, "service": "liveness"}
     assert rendered.config["listen"] == "0.0.0.0:6000"
     assert rendered.get("Service")["spec"]["ports"][0]["targetPort"] == "grpc"
 
