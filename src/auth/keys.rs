@@ -86,9 +86,11 @@ struct KeyEntry {
     key: String,
 }
 
-/// Installs the keys listed in a TOML file (`[[keys]] name, scopes, key`). A listed key that is
-/// stored already stays; a name whose key changed gets the new key and its old ones revoked,
-/// so rotating a Secret rotates the keys. Returns how many keys were added.
+/// Installs the keys listed in a TOML file (`[[keys]] name, scopes, key`), idempotently: a
+/// listed key already stored keeps its record, its name and scopes updated to the file's; a
+/// new key for a name revokes that name's older keys, so rotating a Secret rotates the keys.
+/// A key revoked by a person stays revoked even while the file still lists it (rotate it).
+/// Returns how many keys were added.
 pub async fn install_keys_file(
     store: &dyn Store,
     path: &Path,
@@ -111,17 +113,23 @@ pub async fn install_keys_file(
             )));
         }
         let hash = hash_key(&entry.key);
-        let current = stored.iter().any(|k| {
-            k.hash == hash && !k.is_revoked() && k.name == entry.name && k.scopes == entry.scopes
-        });
-        if current {
+        if let Some(existing) = stored.iter().find(|k| k.hash == hash) {
+            if existing.is_revoked() {
+                tracing::warn!(name = %entry.name, id = %existing.id, "a key in the keys file was revoked and stays revoked; rotate it");
+            } else if existing.name != entry.name || existing.scopes != entry.scopes {
+                let updated = ApiKeyRecord {
+                    name: entry.name,
+                    scopes: entry.scopes,
+                    ..existing.clone()
+                };
+                store.update_api_key(&updated).await?;
+            }
             continue;
         }
         store.revoke_api_keys(&entry.name, now).await?;
-        let id = hash[..8].to_owned();
         store
             .insert_api_key(&ApiKeyRecord {
-                id,
+                id: hash[..8].to_owned(),
                 name: entry.name,
                 scopes: entry.scopes,
                 hash,

@@ -9,6 +9,9 @@ use tonic_health::ServingStatus;
 
 use crate::app::App;
 
+/// How long a ping may take before the database counts as unreachable.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Services whose health is reported: the whole server ("") and each gRPC service.
 pub const SERVICES: [&str; 3] = [
     "",
@@ -31,7 +34,14 @@ pub async fn watch_database(app: Arc<App>, reporter: HealthReporter, interval: D
     let mut serving = true;
     loop {
         tokio::time::sleep(interval).await;
-        let reachable = app.store().ping().await;
+        // A hanging database is as unusable as an unreachable one.
+        let reachable = match tokio::time::timeout(PING_TIMEOUT, app.store().ping()).await {
+            Ok(result) => result,
+            Err(_) => Err(crate::store::StoreError::Backend(format!(
+                "no answer to a ping within {} ms",
+                PING_TIMEOUT.as_millis()
+            ))),
+        };
         match (&reachable, serving) {
             (Ok(()), false) => {
                 tracing::info!("database reachable again: SERVING");

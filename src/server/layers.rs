@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::codegen::http;
 use tonic::Status;
 use tower::{Layer, Service};
@@ -45,6 +45,63 @@ fn code_name(code: i32) -> &'static str {
         .and_then(|i| NAMES.get(i))
         .copied()
         .unwrap_or("UNKNOWN")
+}
+
+/// Every method this server serves; anything else is labelled `other` in metrics, so callers
+/// cannot grow the label set with made-up paths.
+const SERVED_METHODS: [&str; 17] = [
+    "/segmenter.v1.HistoryService/UpsertCustomer",
+    "/segmenter.v1.HistoryService/GetCustomer",
+    "/segmenter.v1.HistoryService/DeleteCustomer",
+    "/segmenter.v1.HistoryService/RecordEvents",
+    "/segmenter.v1.HistoryService/IngestEvents",
+    "/segmenter.v1.SegmentationService/Classify",
+    "/segmenter.v1.SegmentationService/BatchClassify",
+    "/segmenter.v1.SegmentationService/RecommendAction",
+    "/segmenter.v1.SegmentationService/ListSegmentMembers",
+    "/segmenter.v1.SegmentationService/GetSegmentStats",
+    "/segmenter.v1.SegmentationService/RefreshSnapshot",
+    "/grpc.health.v1.Health/Check",
+    "/grpc.health.v1.Health/Watch",
+    "/grpc.health.v1.Health/List",
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+    "other",
+];
+
+fn method_label(path: &str) -> &'static str {
+    SERVED_METHODS
+        .iter()
+        .find(|m| **m == path)
+        .copied()
+        .unwrap_or("other")
+}
+
+/// Records a call in the metrics exactly once: with its code when it completes, as CANCELLED
+/// when the caller goes away first and the call's future is dropped.
+struct CallRecord {
+    metrics: Metrics,
+    method: &'static str,
+    started: Instant,
+    recorded: bool,
+}
+
+impl CallRecord {
+    fn finish(&mut self, code: &str) -> Duration {
+        let elapsed = self.started.elapsed();
+        self.metrics
+            .observe(self.method, code, elapsed.as_secs_f64());
+        self.recorded = true;
+        elapsed
+    }
+}
+
+impl Drop for CallRecord {
+    fn drop(&mut self) {
+        if !self.recorded {
+            self.finish("CANCELLED");
+        }
+    }
 }
 
 /// A request id: the caller's `x-request-id` when it sent a sane one, else a fresh one.
@@ -107,15 +164,18 @@ where
             method = %method,
             caller = tracing::field::Empty
         );
-        let metrics = self.metrics.clone();
+        let mut record = CallRecord {
+            metrics: self.metrics.clone(),
+            method: method_label(&method),
+            started: Instant::now(),
+            recorded: false,
+        };
         // The clone that was polled ready serves this call (tower's usual hand-over).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(
             async move {
-                let started = Instant::now();
                 let mut response = inner.call(request).await?;
-                let elapsed = started.elapsed();
                 // Errors are trailers-only responses with grpc-status in the headers; a success
                 // sends it later in the trailers.
                 let code = response
@@ -125,7 +185,7 @@ where
                     .and_then(|v| v.parse::<i32>().ok())
                     .unwrap_or(0);
                 let code = code_name(code);
-                metrics.observe(&method, code, elapsed.as_secs_f64());
+                let elapsed = record.finish(code);
                 if let Ok(value) = http::HeaderValue::from_str(&id) {
                     response.headers_mut().insert(REQUEST_ID_HEADER, value);
                 }
@@ -178,6 +238,28 @@ pub struct Shed<S> {
     metrics: Metrics,
 }
 
+/// Holds an in-flight slot; released however the call ends, a caller's cancellation included.
+struct InFlight {
+    gauge: prometheus::IntGauge,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl InFlight {
+    fn new(gauge: prometheus::IntGauge, permit: OwnedSemaphorePermit) -> Self {
+        gauge.inc();
+        Self {
+            gauge,
+            _permit: permit,
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
+}
+
 /// Health checks and reflection stay answerable under load: orchestrators must see the pod.
 fn is_exempt(path: &str) -> bool {
     path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection.")
@@ -210,12 +292,10 @@ where
                 Status::resource_exhausted("server at its in-flight limit; retry with backoff");
             return Box::pin(async move { Ok(status.into_http()) });
         };
-        let in_flight = self.metrics.in_flight().clone();
-        in_flight.inc();
+        let guard = InFlight::new(self.metrics.in_flight().clone(), permit);
         Box::pin(async move {
             let response = inner.call(request).await;
-            in_flight.dec();
-            drop(permit);
+            drop(guard);
             response
         })
     }
@@ -226,6 +306,8 @@ where
 #[derive(Clone)]
 pub struct DeadlineLayer {
     pub limit: Duration,
+    /// Becomes true when the shutdown grace period is over: calls still running are ended.
+    pub hard_stop: tokio::sync::watch::Receiver<bool>,
 }
 
 impl<S> Layer<S> for DeadlineLayer {
@@ -235,6 +317,7 @@ impl<S> Layer<S> for DeadlineLayer {
         Deadline {
             inner,
             limit: self.limit,
+            hard_stop: self.hard_stop.clone(),
         }
     }
 }
@@ -243,7 +326,11 @@ impl<S> Layer<S> for DeadlineLayer {
 pub struct Deadline<S> {
     inner: S,
     limit: Duration,
+    hard_stop: tokio::sync::watch::Receiver<bool>,
 }
+
+/// How much earlier than a client's deadline the server answers DEADLINE_EXCEEDED.
+const CLIENT_DEADLINE_MARGIN: Duration = Duration::from_millis(5);
 
 /// Parses a `grpc-timeout` value: up to 8 digits and a unit (H, M, S, m, u, n).
 pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
@@ -279,22 +366,33 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        // The clock starts now, not when the future is first polled; and a client's deadline is
+        // answered a little early, before tonic's own grpc-timeout handling (CANCELLED) and the
+        // client's timer fire.
         let client = request
             .headers()
             .get("grpc-timeout")
             .and_then(|v| v.to_str().ok())
-            .and_then(parse_grpc_timeout);
+            .and_then(parse_grpc_timeout)
+            .map(|c| c.saturating_sub(CLIENT_DEADLINE_MARGIN.min(c / 10)));
         let budget = client.map_or(self.limit, |c| c.min(self.limit));
+        let deadline = tokio::time::Instant::now() + budget;
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut hard_stop = self.hard_stop.clone();
         Box::pin(async move {
-            match tokio::time::timeout(budget, inner.call(request)).await {
-                Ok(response) => response,
-                Err(_) => Ok(Status::deadline_exceeded(format!(
-                    "no answer within {} ms",
-                    budget.as_millis()
-                ))
-                .into_http()),
+            tokio::select! {
+                outcome = tokio::time::timeout_at(deadline, inner.call(request)) => match outcome {
+                    Ok(response) => response,
+                    Err(_) => Ok(Status::deadline_exceeded(format!(
+                        "no answer within {} ms",
+                        budget.as_millis()
+                    ))
+                    .into_http()),
+                },
+                _ = hard_stop.wait_for(|stop| *stop) => {
+                    Ok(Status::unavailable("server stopped before the call finished; retry").into_http())
+                }
             }
         })
     }
@@ -318,6 +416,16 @@ mod tests {
         for bad in ["", "S", "123456789S", "5x", "-5S", "1.5S"] {
             assert_eq!(parse_grpc_timeout(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn unknown_paths_share_one_metric_label() {
+        assert_eq!(
+            method_label("/segmenter.v1.SegmentationService/Classify"),
+            "/segmenter.v1.SegmentationService/Classify"
+        );
+        assert_eq!(method_label("/made.up/Path1"), "other");
+        assert_eq!(method_label(""), "other");
     }
 
     #[test]

@@ -99,6 +99,8 @@ pub struct RunningServer {
     pub metrics_addr: Option<SocketAddr>,
     pub app: Arc<App>,
     stop: Option<oneshot::Sender<()>>,
+    /// Ends calls still running when the grace period is over.
+    hard_stop: watch::Sender<bool>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
     grace: Duration,
 }
@@ -112,14 +114,22 @@ impl RunningServer {
         self.finish().await;
     }
 
-    /// Waits for the server task, giving calls in flight at most the grace period.
-    async fn finish(self) {
-        match tokio::time::timeout(self.grace, self.task).await {
+    /// Waits for the server task, giving calls in flight at most the grace period; calls still
+    /// running then are dropped.
+    async fn finish(mut self) {
+        match tokio::time::timeout(self.grace, &mut self.task).await {
             Ok(Ok(Ok(()))) => tracing::info!("server stopped"),
             Ok(Ok(Err(error))) => tracing::error!(%error, "server failed"),
             Ok(Err(error)) => tracing::error!(%error, "server task failed"),
             Err(_) => {
-                tracing::warn!(grace = ?self.grace, "grace period over; dropping calls still in flight")
+                tracing::warn!(grace = ?self.grace, "grace period over; ending calls still in flight");
+                let _ = self.hard_stop.send(true);
+                if tokio::time::timeout(Duration::from_secs(1), &mut self.task)
+                    .await
+                    .is_err()
+                {
+                    self.task.abort();
+                }
             }
         }
     }
@@ -170,6 +180,7 @@ pub async fn start(
     // One stop signal fans out to the gRPC server, the metrics endpoint and the background tasks.
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let (stopping_tx, stopping) = watch::channel(false);
+    let (hard_stop, hard_stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
@@ -230,15 +241,17 @@ pub async fn start(
         warn_auth_disabled();
         None
     };
+    // Deadline right after Observe: time spent authenticating or waiting counts against it.
     let layers = tower::ServiceBuilder::new()
         .layer(ObserveLayer {
             metrics: metrics.clone(),
         })
-        .option_layer(auth)
-        .layer(ShedLayer::new(config.max_in_flight, metrics))
         .layer(DeadlineLayer {
             limit: Duration::from_secs(config.request_timeout_seconds),
-        });
+            hard_stop: hard_stop_rx,
+        })
+        .option_layer(auth)
+        .layer(ShedLayer::new(config.max_in_flight, metrics));
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = tls_config(config)? {
         builder = builder.tls_config(tls)?;
@@ -265,6 +278,7 @@ pub async fn start(
         metrics_addr,
         app,
         stop: Some(stop_tx),
+        hard_stop,
         task,
         grace: Duration::from_secs(config.shutdown_grace_seconds),
     })

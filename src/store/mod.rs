@@ -185,6 +185,9 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a new API key record (its id and hash must be new).
     async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
 
+    /// Changes the name and scopes of the key with `key.id` (nothing else); `false` if unknown.
+    async fn update_api_key(&self, key: &ApiKeyRecord) -> Result<bool, StoreError>;
+
     /// Every API key record, revoked ones included, in creation order.
     async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
 

@@ -404,6 +404,16 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn update_api_key(&self, key: &ApiKeyRecord) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE api_keys SET name = ?, scopes = ? WHERE id = ?")
+            .bind(&key.name)
+            .bind(scopes_to_text(&key.scopes))
+            .bind(&key.id)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
         let rows: Vec<ApiKeyRow> = sqlx::query_as(
             "SELECT id, name, scopes, hash, created_at, revoked_at FROM api_keys ORDER BY created_at, id",
