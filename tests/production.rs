@@ -14,5 +14,7 @@ mod lifecycle;
 mod limits;
 #[path = "production/observe.rs"]
 mod observe;
+#[path = "production/privacy.rs"]
+mod privacy;
 #[path = "production/tls.rs"]
 mod tls;
