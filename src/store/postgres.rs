@@ -19,6 +19,7 @@
 
 mod customers;
 mod events;
+mod shared;
 #[cfg(test)]
 pub(super) mod testing;
 #[cfg(test)]
@@ -35,10 +36,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
 use self::customers::{external_value, upsert_in};
-use super::{
-    api_key_from_row, decode_snapshot, encode_snapshot, scopes_to_text, ApiKeyRow, DeleteOutcome,
-    PoolStats, RecordOutcome, Store, StoreError, UpsertOutcome, SNAPSHOTS_KEPT,
-};
+use super::{DeleteOutcome, PoolStats, RecordOutcome, Store, StoreError, UpsertOutcome};
 use crate::auth::ApiKeyRecord;
 use crate::domain::history::{CustomerProfile, CustomerRef, Event, History};
 use crate::domain::population::PopulationStats;
@@ -410,48 +408,19 @@ impl Store for PostgresStore {
     }
 
     async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO api_keys (id, name, scopes, hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&key.id)
-        .bind(&key.name)
-        .bind(scopes_to_text(&key.scopes))
-        .bind(&key.hash)
-        .bind(key.created_at.micros())
-        .bind(key.revoked_at.map(|t| t.micros()))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.keys_insert(key).await
     }
 
     async fn update_api_key(&self, key: &ApiKeyRecord) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE api_keys SET name = $1, scopes = $2 WHERE id = $3")
-            .bind(&key.name)
-            .bind(scopes_to_text(&key.scopes))
-            .bind(&key.id)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        self.keys_update(key).await
     }
 
     async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        let rows: Vec<ApiKeyRow> = sqlx::query_as(
-            "SELECT id, name, scopes, hash, created_at, revoked_at FROM api_keys ORDER BY created_at, id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(api_key_from_row).collect())
+        self.keys_all().await
     }
 
     async fn revoke_api_keys(&self, name_or_id: &str, at: Timestamp) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE api_keys SET revoked_at = $1 WHERE (name = $2 OR id = $2) AND revoked_at IS NULL",
-        )
-        .bind(at.micros())
-        .bind(name_or_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        self.keys_revoke(name_or_id, at).await
     }
 
     async fn try_snapshot_lease(
@@ -460,18 +429,7 @@ impl Store for PostgresStore {
         now: Timestamp,
         until: Timestamp,
     ) -> Result<bool, StoreError> {
-        let granted = sqlx::query(
-            "INSERT INTO snapshot_lease (id, holder, expires_at) VALUES (1, $1, $2) \
-             ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
-             WHERE snapshot_lease.expires_at < $3 OR snapshot_lease.holder = excluded.holder",
-        )
-        .bind(holder)
-        .bind(until.micros())
-        .bind(now.micros())
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(granted == 1)
+        self.lease_try(holder, now, until).await
     }
 
     async fn save_snapshot(
@@ -479,41 +437,14 @@ impl Store for PostgresStore {
         stats: &PopulationStats,
         rules_version: &str,
     ) -> Result<(), StoreError> {
-        let body = encode_snapshot(stats)?;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO snapshots (id, rules_version, as_of, body) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&stats.info.id)
-        .bind(rules_version)
-        .bind(stats.info.as_of.micros())
-        .bind(&body)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "DELETE FROM snapshots WHERE rules_version = $1 AND id NOT IN \
-             (SELECT id FROM snapshots WHERE rules_version = $1 ORDER BY as_of DESC LIMIT $2)",
-        )
-        .bind(rules_version)
-        .bind(SNAPSHOTS_KEPT)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        self.snapshot_save(stats, rules_version).await
     }
 
     async fn latest_snapshot(
         &self,
         rules_version: &str,
     ) -> Result<Option<PopulationStats>, StoreError> {
-        let row: Option<(String,)> = sqlx::query_as(
-            "SELECT body FROM snapshots WHERE rules_version = $1 ORDER BY as_of DESC LIMIT 1",
-        )
-        .bind(rules_version)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|(body,)| decode_snapshot(&body)).transpose()
+        self.snapshot_latest(rules_version).await
     }
 
     fn pool_stats(&self) -> PoolStats {

@@ -6,9 +6,12 @@
 //! lets them run beside the writer. `synchronous = FULL` fsyncs the WAL on every commit, so
 //! an acknowledged write survives a crash of the process or the machine.
 
+mod customers;
 mod events;
+mod shared;
 
-use std::collections::HashSet;
+use customers::{external_value, upsert_in};
+
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -18,12 +21,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::{
-    api_key_from_row, decode_snapshot, encode_snapshot, scopes_to_text, ApiKeyRow, DeleteOutcome,
-    PoolStats, RecordOutcome, Store, StoreError, UpsertOutcome, SNAPSHOTS_KEPT,
-};
+use super::{DeleteOutcome, PoolStats, RecordOutcome, Store, StoreError, UpsertOutcome};
 use crate::auth::ApiKeyRecord;
-use crate::domain::history::{CustomerProfile, CustomerRef, Event, ExternalId, History};
+use crate::domain::history::{CustomerProfile, CustomerRef, Event, History};
 use crate::domain::population::PopulationStats;
 use crate::domain::time::Timestamp;
 
@@ -108,54 +108,6 @@ impl SqliteStore {
 
 fn is_in_memory(url: &str) -> bool {
     url.contains(":memory:") || url.contains("mode=memory")
-}
-
-/// One alias of a profile, with what an `AliasTaken` error names.
-struct Alias {
-    kind: &'static str,
-    value: String,
-    field: String,
-    shown: String,
-}
-
-impl Alias {
-    fn taken(&self) -> StoreError {
-        StoreError::AliasTaken {
-            alias: self.shown.clone(),
-            field: self.field.clone(),
-        }
-    }
-}
-
-fn external_value(external: &ExternalId) -> String {
-    // U+001F cannot occur in a (printable) system name, so the pair stays unambiguous.
-    format!("{}\u{1f}{}", external.system, external.key)
-}
-
-fn profile_aliases(profile: &CustomerProfile) -> Vec<Alias> {
-    let phones = profile.phones.iter().enumerate().map(|(i, phone)| Alias {
-        kind: "phone",
-        value: phone.clone(),
-        field: format!("customer.phones[{i}]"),
-        shown: format!("phone {phone}"),
-    });
-    let emails = profile.emails.iter().enumerate().map(|(i, email)| Alias {
-        kind: "email",
-        value: email.clone(),
-        field: format!("customer.emails[{i}]"),
-        shown: format!("e-mail {email}"),
-    });
-    let externals = profile
-        .external_ids
-        .iter()
-        .enumerate()
-        .map(|(i, external)| Alias {
-            kind: "external",
-            value: external_value(external),
-            field: format!("customer.external_ids[{i}]"),
-            shown: format!("external id ({:?}, {:?})", external.system, external.key),
-        });
-    phones.chain(emails).chain(externals).collect()
 }
 
 fn now_micros() -> i64 {
@@ -390,49 +342,19 @@ impl Store for SqliteStore {
     }
 
     async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO api_keys (id, name, scopes, hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&key.id)
-        .bind(&key.name)
-        .bind(scopes_to_text(&key.scopes))
-        .bind(&key.hash)
-        .bind(key.created_at.micros())
-        .bind(key.revoked_at.map(|t| t.micros()))
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        self.keys_insert(key).await
     }
 
     async fn update_api_key(&self, key: &ApiKeyRecord) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE api_keys SET name = ?, scopes = ? WHERE id = ?")
-            .bind(&key.name)
-            .bind(scopes_to_text(&key.scopes))
-            .bind(&key.id)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        self.keys_update(key).await
     }
 
     async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        let rows: Vec<ApiKeyRow> = sqlx::query_as(
-            "SELECT id, name, scopes, hash, created_at, revoked_at FROM api_keys ORDER BY created_at, id",
-        )
-        .fetch_all(&self.reader)
-        .await?;
-        Ok(rows.into_iter().map(api_key_from_row).collect())
+        self.keys_all().await
     }
 
     async fn revoke_api_keys(&self, name_or_id: &str, at: Timestamp) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE api_keys SET revoked_at = ? WHERE (name = ? OR id = ?) AND revoked_at IS NULL",
-        )
-        .bind(at.micros())
-        .bind(name_or_id)
-        .bind(name_or_id)
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected())
+        self.keys_revoke(name_or_id, at).await
     }
 
     async fn try_snapshot_lease(
@@ -441,18 +363,7 @@ impl Store for SqliteStore {
         now: Timestamp,
         until: Timestamp,
     ) -> Result<bool, StoreError> {
-        let granted = sqlx::query(
-            "INSERT INTO snapshot_lease (id, holder, expires_at) VALUES (1, ?1, ?2) \
-             ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
-             WHERE snapshot_lease.expires_at < ?3 OR snapshot_lease.holder = excluded.holder",
-        )
-        .bind(holder)
-        .bind(until.micros())
-        .bind(now.micros())
-        .execute(&self.writer)
-        .await?
-        .rows_affected();
-        Ok(granted == 1)
+        self.lease_try(holder, now, until).await
     }
 
     async fn save_snapshot(
@@ -460,41 +371,14 @@ impl Store for SqliteStore {
         stats: &PopulationStats,
         rules_version: &str,
     ) -> Result<(), StoreError> {
-        let body = encode_snapshot(stats)?;
-        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
-        sqlx::query(
-            "INSERT INTO snapshots (id, rules_version, as_of, body) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&stats.info.id)
-        .bind(rules_version)
-        .bind(stats.info.as_of.micros())
-        .bind(&body)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "DELETE FROM snapshots WHERE rules_version = ?1 AND id NOT IN \
-             (SELECT id FROM snapshots WHERE rules_version = ?1 ORDER BY as_of DESC LIMIT ?2)",
-        )
-        .bind(rules_version)
-        .bind(SNAPSHOTS_KEPT)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        self.snapshot_save(stats, rules_version).await
     }
 
     async fn latest_snapshot(
         &self,
         rules_version: &str,
     ) -> Result<Option<PopulationStats>, StoreError> {
-        let row: Option<(String,)> = sqlx::query_as(
-            "SELECT body FROM snapshots WHERE rules_version = ? ORDER BY as_of DESC LIMIT 1",
-        )
-        .bind(rules_version)
-        .fetch_optional(&self.reader)
-        .await?;
-        row.map(|(body,)| decode_snapshot(&body)).transpose()
+        self.snapshot_latest(rules_version).await
     }
 
     fn pool_stats(&self) -> PoolStats {
@@ -513,68 +397,3 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 mod tests;
-
-/// Writes one profile and its alias set inside the caller's write transaction.
-async fn upsert_in(
-    tx: &mut sqlx::SqliteConnection,
-    profile: &CustomerProfile,
-) -> Result<UpsertOutcome, StoreError> {
-    let json = serde_json::to_string(profile)
-        .map_err(|e| StoreError::Backend(format!("cannot encode profile: {e}")))?;
-    let aliases = profile_aliases(profile);
-
-    let existed = sqlx::query("SELECT 1 FROM customers WHERE id = ?")
-        .bind(&profile.id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .is_some();
-    // Checked before any change so the first conflicting field is named and nothing
-    // is written; dropping `tx` rolls back.
-    for alias in &aliases {
-        let owner: Option<(String,)> =
-            sqlx::query_as("SELECT customer_id FROM aliases WHERE kind = ? AND value = ?")
-                .bind(alias.kind)
-                .bind(&alias.value)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if owner.is_some_and(|(owner,)| owner != profile.id) {
-            return Err(alias.taken());
-        }
-    }
-
-    let now = now_micros();
-    sqlx::query(
-        "INSERT INTO customers (id, profile, created_at, updated_at) VALUES (?1, ?2, ?3, ?3) \
-         ON CONFLICT (id) DO UPDATE SET profile = excluded.profile, \
-         updated_at = excluded.updated_at",
-    )
-    .bind(&profile.id)
-    .bind(&json)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("DELETE FROM aliases WHERE customer_id = ?")
-        .bind(&profile.id)
-        .execute(&mut *tx)
-        .await?;
-    let mut inserted = HashSet::new();
-    for alias in &aliases {
-        if !inserted.insert((alias.kind, alias.value.as_str())) {
-            continue;
-        }
-        sqlx::query("INSERT INTO aliases (kind, value, customer_id) VALUES (?, ?, ?)")
-            .bind(alias.kind)
-            .bind(&alias.value)
-            .bind(&profile.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    alias.taken()
-                } else {
-                    e.into()
-                }
-            })?;
-    }
-    Ok(UpsertOutcome { created: !existed })
-}
