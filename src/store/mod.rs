@@ -1,6 +1,7 @@
 //! Storage behind one trait. The trait speaks domain types; SQL stays in the implementations,
 //! and backend errors are translated into [`StoreError`] there.
 
+mod aliases;
 #[cfg(test)]
 mod conformance;
 mod postgres;

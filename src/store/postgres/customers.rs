@@ -5,56 +5,10 @@ use std::collections::HashSet;
 use sqlx::PgConnection;
 
 use super::{now_micros, Failure};
-use crate::domain::history::{CustomerProfile, ExternalId};
+use crate::domain::history::CustomerProfile;
+pub(super) use crate::store::aliases::external_value;
+use crate::store::aliases::{profile_aliases, Alias};
 use crate::store::{StoreError, UpsertOutcome};
-
-/// One alias of a profile, with what an `AliasTaken` error names.
-struct Alias {
-    kind: &'static str,
-    value: String,
-    field: String,
-    shown: String,
-}
-
-impl Alias {
-    fn taken(&self) -> StoreError {
-        StoreError::AliasTaken {
-            alias: self.shown.clone(),
-            field: self.field.clone(),
-        }
-    }
-}
-
-pub(super) fn external_value(external: &ExternalId) -> String {
-    // U+001F cannot occur in a (printable) system name, so the pair stays unambiguous.
-    format!("{}\u{1f}{}", external.system, external.key)
-}
-
-fn profile_aliases(profile: &CustomerProfile) -> Vec<Alias> {
-    let phones = profile.phones.iter().enumerate().map(|(i, phone)| Alias {
-        kind: "phone",
-        value: phone.clone(),
-        field: format!("customer.phones[{i}]"),
-        shown: format!("phone {phone}"),
-    });
-    let emails = profile.emails.iter().enumerate().map(|(i, email)| Alias {
-        kind: "email",
-        value: email.clone(),
-        field: format!("customer.emails[{i}]"),
-        shown: format!("e-mail {email}"),
-    });
-    let externals = profile
-        .external_ids
-        .iter()
-        .enumerate()
-        .map(|(i, external)| Alias {
-            kind: "external",
-            value: external_value(external),
-            field: format!("customer.external_ids[{i}]"),
-            shown: format!("external id ({:?}, {:?})", external.system, external.key),
-        });
-    phones.chain(emails).chain(externals).collect()
-}
 
 /// Writes one profile and its alias set inside the caller's write transaction.
 pub(super) async fn upsert_in(
