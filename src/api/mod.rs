@@ -11,6 +11,12 @@ pub use history::HistoryApi;
 pub use pb::FILE_DESCRIPTOR_SET;
 pub use segmentation::SegmentationApi;
 
+/// Health checks and reflection: calls orchestrators and tools make, which need no API key
+/// and stay answerable under load.
+pub fn is_infrastructure_call(path: &str) -> bool {
+    path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection.")
+}
+
 /// Generated protobuf messages, enums and service stubs of package `segmenter.v1`.
 pub mod pb {
     // Generated code is not ours to restyle (e.g. large oneof variants in responses).

@@ -88,7 +88,7 @@ pub fn generate_key() -> (String, String) {
 
 /// The scope an RPC needs; `None` for calls anyone may make (health checks, reflection).
 pub fn required_scope(path: &str) -> Option<Scope> {
-    if path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection.") {
+    if crate::api::is_infrastructure_call(path) {
         return None;
     }
     Some(match path {

@@ -4,7 +4,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::dimensions::Dimension;
 use super::history::{CustomerProfile, Event, EventPayload};
 use super::time::Timestamp;
 
@@ -279,11 +278,6 @@ pub fn check_currency(given: &str, reporting: &str, field: &str, violations: &mu
             format!("currency {given:?} is not the reporting currency {reporting}; convert before sending"),
         );
     }
-}
-
-/// Pins are keyed by dimension; a helper for callers that receive dimension codes as text.
-pub fn parse_dimension(code: &str) -> Option<Dimension> {
-    Dimension::from_code(code)
 }
 
 #[cfg(test)]

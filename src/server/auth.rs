@@ -12,6 +12,7 @@ use tonic::codegen::http;
 use tonic::Status;
 use tower::{Layer, Service};
 
+use super::layers::take_ready;
 use crate::auth::{required_scope, AuthError, KeyCache};
 
 type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
@@ -109,8 +110,7 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = take_ready(&mut self.inner);
         let path = request.uri().path().to_owned();
         let Some(needed) = required_scope(&path) else {
             return Box::pin(inner.call(request));

@@ -19,6 +19,13 @@ type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// The service that was polled ready serves this call; a fresh clone stays behind for the
+/// next one (tower's usual hand-over for services called from a boxed future).
+pub(super) fn take_ready<S: Clone>(inner: &mut S) -> S {
+    let clone = inner.clone();
+    std::mem::replace(inner, clone)
+}
+
 /// The canonical name of a gRPC status code, as metrics label it.
 fn code_name(code: i32) -> &'static str {
     const NAMES: [&str; 17] = [
@@ -170,9 +177,7 @@ where
             started: Instant::now(),
             recorded: false,
         };
-        // The clone that was polled ready serves this call (tower's usual hand-over).
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = take_ready(&mut self.inner);
         Box::pin(
             async move {
                 let mut response = inner.call(request).await?;
@@ -260,11 +265,6 @@ impl Drop for InFlight {
     }
 }
 
-/// Health checks and reflection stay answerable under load: orchestrators must see the pod.
-fn is_exempt(path: &str) -> bool {
-    path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection.")
-}
-
 impl<S, B, R> Service<http::Request<B>> for Shed<S>
 where
     S: Service<http::Request<B>, Response = http::Response<R>> + Clone + Send + 'static,
@@ -281,9 +281,8 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        if is_exempt(request.uri().path()) {
+        let mut inner = take_ready(&mut self.inner);
+        if crate::api::is_infrastructure_call(request.uri().path()) {
             return Box::pin(inner.call(request));
         }
         let Ok(permit) = self.permits.clone().try_acquire_owned() else {
@@ -377,8 +376,7 @@ where
             .map(|c| c.saturating_sub(CLIENT_DEADLINE_MARGIN.min(c / 10)));
         let budget = client.map_or(self.limit, |c| c.min(self.limit));
         let deadline = tokio::time::Instant::now() + budget;
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = take_ready(&mut self.inner);
         let mut hard_stop = self.hard_stop.clone();
         Box::pin(async move {
             tokio::select! {
