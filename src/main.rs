@@ -473,6 +473,8 @@ async fn fill_demo(app: &App, demo: DemoConfig) -> Result<(), AnyError> {
         elapsed_ms = summary.elapsed.as_millis() as u64,
         "demo population loaded"
     );
+    // The demo was written straight to the store, past the resident histories.
+    app.reload_histories().await?;
     app.refresh_snapshot().await?;
     Ok(())
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tonic::{Response, Status};
 
-use super::convert::{classification_to_proto, dimension_to_proto};
+use super::convert::{dimension_to_proto, present_classification};
 use super::history::required_ref;
 use super::pb;
 use super::segmentation::options_from_proto;
@@ -61,14 +61,14 @@ pub(super) async fn recommend_action(
 ) -> Result<Response<pb::RecommendActionResponse>, Status> {
     let reference = required_ref(request.customer.as_ref(), "customer")?;
     let touchpoint = touchpoint_from_proto(request.touchpoint)?;
-    let (options, locale) = options_from_proto(request.options.as_ref(), "options")?;
+    let (options, presentation) = options_from_proto(request.options.as_ref(), "options")?;
     let cart_value = request.context.as_ref().and_then(|c| c.cart_value);
     if cart_value.is_some_and(|v| v < 0) {
         return Err(ApiError::invalid("context.cart_value", "must be >= 0").into());
     }
     let contact = Contact {
         touchpoint,
-        locale,
+        locale: presentation.locale,
         max_actions: (request.max_actions > 0).then_some(request.max_actions as usize),
         cart_value,
     };
@@ -78,10 +78,10 @@ pub(super) async fn recommend_action(
         .map_err(ApiError::from)?;
     Ok(Response::new(pb::RecommendActionResponse {
         actions: actions.into_iter().map(action_to_proto).collect(),
-        classification: Some(classification_to_proto(
+        classification: Some(present_classification(
             &classified.classification,
             &classified.rules.rules,
-            locale,
+            presentation,
         )),
     }))
 }

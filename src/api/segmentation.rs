@@ -7,14 +7,13 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::convert::{
-    classification_to_proto, customer_ref_from_proto, dimension_from_proto, dimension_to_proto,
-    locale_from_proto, optional_timestamp, snapshot_info_to_proto,
+    customer_ref_from_proto, dimension_from_proto, dimension_to_proto, locale_from_proto,
+    optional_timestamp, present_classification, snapshot_info_to_proto, Presentation, View,
 };
 use super::history::required_ref;
 use super::pb;
 use super::status::ApiError;
 use crate::app::{App, ClassifyOptions, SnapshotChoice};
-use crate::domain::rules::Locale;
 use crate::domain::validate::{path, Violations};
 
 /// Results buffered per streaming call before the sender waits for the client to read.
@@ -37,9 +36,9 @@ impl SegmentationApi {
 pub(super) fn options_from_proto(
     options: Option<&pb::ClassifyOptions>,
     prefix: &str,
-) -> Result<(ClassifyOptions, Locale), ApiError> {
+) -> Result<(ClassifyOptions, Presentation), ApiError> {
     let Some(options) = options else {
-        return Ok((ClassifyOptions::default(), Locale::En));
+        return Ok((ClassifyOptions::default(), Presentation::default()));
     };
     let mut violations = Violations::default();
     let as_of = optional_timestamp(
@@ -48,6 +47,17 @@ pub(super) fn options_from_proto(
         &mut violations,
     );
     let locale = locale_from_proto(&options.locale, &path(prefix, "locale"), &mut violations);
+    let view = match pb::ClassificationView::try_from(options.view) {
+        Ok(pb::ClassificationView::Unspecified | pb::ClassificationView::Full) => View::Full,
+        Ok(pb::ClassificationView::Codes) => View::Codes,
+        Err(_) => {
+            violations.add(
+                path(prefix, "view"),
+                format!("unknown value {}", options.view),
+            );
+            View::Full
+        }
+    };
     let snapshot = match pb::SnapshotMode::try_from(options.snapshot) {
         Ok(pb::SnapshotMode::Unspecified | pb::SnapshotMode::Current) => SnapshotChoice::Current,
         Ok(pb::SnapshotMode::AtAsOf) => SnapshotChoice::AtAsOf,
@@ -69,7 +79,10 @@ pub(super) fn options_from_proto(
     }
     Ok((
         ClassifyOptions { as_of, snapshot },
-        locale.unwrap_or_default(),
+        Presentation {
+            locale: locale.unwrap_or_default(),
+            view,
+        },
     ))
 }
 
@@ -83,17 +96,17 @@ impl pb::segmentation_service_server::SegmentationService for SegmentationApi {
     ) -> Result<Response<pb::ClassifyResponse>, Status> {
         let request = request.get_ref();
         let reference = required_ref(request.customer.as_ref(), "customer")?;
-        let (options, locale) = options_from_proto(request.options.as_ref(), "options")?;
+        let (options, presentation) = options_from_proto(request.options.as_ref(), "options")?;
         let classified = self
             .app
             .classify(&reference, &options)
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(pb::ClassifyResponse {
-            classification: Some(classification_to_proto(
+            classification: Some(present_classification(
                 &classified.classification,
                 &classified.rules.rules,
-                locale,
+                presentation,
             )),
         }))
     }
@@ -146,7 +159,8 @@ impl pb::segmentation_service_server::SegmentationService for SegmentationApi {
         }
         ApiError::check(violations)?;
         let dimension = dimension.ok_or_else(|| ApiError::invalid("dimension", "is required"))?;
-        let (options, locale) = options_from_proto(request.options.as_ref(), "options")?;
+        let (options, presentation) = options_from_proto(request.options.as_ref(), "options")?;
+        let locale = presentation.locale;
         let mut scan = self
             .app
             .start_scan(&options)
@@ -191,7 +205,9 @@ impl pb::segmentation_service_server::SegmentationService for SegmentationApi {
         &self,
         request: Request<pb::GetSegmentStatsRequest>,
     ) -> Result<Response<pb::GetSegmentStatsResponse>, Status> {
-        let (options, locale) = options_from_proto(request.get_ref().options.as_ref(), "options")?;
+        let (options, presentation) =
+            options_from_proto(request.get_ref().options.as_ref(), "options")?;
+        let locale = presentation.locale;
         let stats = self
             .app
             .segment_stats(&options)
@@ -244,7 +260,7 @@ async fn run_batch(
     // The first message fixes the options (absent means the defaults); later messages may
     // repeat them or leave them out.
     let mut first_options: Option<Option<pb::ClassifyOptions>> = None;
-    let mut parsed = (ClassifyOptions::default(), Locale::En);
+    let mut parsed = (ClassifyOptions::default(), Presentation::default());
     let mut next_index = 0u64;
     while let Some(message) = input.message().await? {
         match &first_options {
@@ -262,7 +278,7 @@ async fn run_batch(
                 }
             }
         }
-        let (options, locale) = parsed;
+        let (options, presentation) = parsed;
 
         // Bad references fail alone; the others of the message are classified together.
         let mut results: Vec<pb::BatchClassifyResult> = Vec::with_capacity(message.customers.len());
@@ -298,7 +314,7 @@ async fn run_batch(
         for ((position, _), outcome) in valid.iter().zip(classified) {
             results[*position].outcome = Some(match outcome {
                 Ok(c) => pb::batch_classify_result::Outcome::Classification(
-                    classification_to_proto(&c.classification, &c.rules.rules, locale),
+                    present_classification(&c.classification, &c.rules.rules, presentation),
                 ),
                 Err(error) => {
                     let status = Status::from(ApiError::from(error));

@@ -125,6 +125,10 @@ impl From<AppError> for ApiError {
             AppError::NotFound(message) => ApiError::NotFound(message),
             AppError::TooLarge(message) => ApiError::ResourceExhausted(message),
             AppError::Store(error) => error.into(),
+            AppError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                ApiError::Internal("internal error".to_owned())
+            }
         }
     }
 }

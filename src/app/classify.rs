@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use super::{App, AppError};
 use crate::domain::dimensions::{classify, Classification, ClassifyInput};
-use crate::domain::history::{CustomerProfile, CustomerRef, History};
+use rayon::prelude::*;
+
+use crate::domain::compact::CompactHistory;
+use crate::domain::history::{Birthday, CustomerRef};
 use crate::domain::population::PopulationStats;
 use crate::domain::rules::VersionedRules;
 use crate::domain::time::Timestamp;
@@ -28,12 +31,12 @@ pub struct ClassifyOptions {
 }
 
 /// A classification together with the rule set it was made with (for display texts) and the
-/// profile it read (for birthday and similar playbook conditions).
+/// birthday it read (for the playbook's birthday condition).
 #[derive(Debug, Clone)]
 pub struct Classified {
     pub classification: Classification,
     pub rules: Arc<VersionedRules>,
-    pub profile: Option<CustomerProfile>,
+    pub birthday: Option<Birthday>,
 }
 
 /// The shared inputs of a classification: fixed once per request or per batch.
@@ -75,40 +78,37 @@ impl App {
 
     /// Loads what one reference needs: (customer id to report, history). An unknown customer
     /// has an empty history; an id reference keeps its id so callers can tell who it was.
-    async fn load(&self, reference: &CustomerRef) -> Result<(String, History), AppError> {
-        match self.store.resolve(reference).await? {
-            Some(id) => {
-                let history = self.store.history(&id).await?;
-                Ok((id, history))
-            }
-            None => {
-                let id = match reference {
-                    CustomerRef::Id(id) => id.clone(),
-                    _ => String::new(),
-                };
-                Ok((id, History::default()))
-            }
+    async fn load(
+        &self,
+        reference: &CustomerRef,
+    ) -> Result<(String, Arc<CompactHistory>), AppError> {
+        let resident = self.resident.is_loaded();
+        let id = match reference {
+            // Resident histories hold every stored customer: no store round trip for an id.
+            CustomerRef::Id(id) if resident => Some(id.clone()),
+            other => self.store.resolve(other).await?,
+        };
+        let Some(id) = id else {
+            let echoed = match reference {
+                CustomerRef::Id(id) => id.clone(),
+                _ => String::new(),
+            };
+            return Ok((echoed, Arc::default()));
+        };
+        if resident {
+            return Ok((id.clone(), self.resident.get(&id).unwrap_or_default()));
         }
+        let history = self.store.history(&id).await?;
+        Ok((id, Arc::new(CompactHistory::from_history(&history))))
     }
 
     pub(crate) fn classify_loaded(
         &self,
         basis: &Basis,
         customer_id: &str,
-        history: History,
+        history: &CompactHistory,
     ) -> Classified {
-        let classification = classify(ClassifyInput {
-            customer_id,
-            history: &history,
-            as_of: basis.as_of,
-            rules: &basis.rules,
-            population: &basis.population,
-        });
-        Classified {
-            classification,
-            rules: basis.rules.clone(),
-            profile: history.profile,
-        }
+        classify_on(basis, customer_id, history)
     }
 
     /// Classifies one customer; an unknown one is classified from an empty history.
@@ -119,24 +119,55 @@ impl App {
     ) -> Result<Classified, AppError> {
         let basis = self.basis(options).await?;
         let (id, history) = self.load(reference).await?;
-        Ok(self.classify_loaded(&basis, &id, history))
+        Ok(self.classify_loaded(&basis, &id, &history))
     }
 
     /// Classifies many customers against one basis; each item succeeds or fails on its own.
+    /// Large batches are classified on every core, off the async workers.
     pub async fn classify_many(
         &self,
         references: &[CustomerRef],
         options: &ClassifyOptions,
     ) -> Result<Vec<Result<Classified, AppError>>, AppError> {
-        let basis = self.basis(options).await?;
-        let mut results = Vec::with_capacity(references.len());
+        let basis = Arc::new(self.basis(options).await?);
+        let mut loaded = Vec::with_capacity(references.len());
         for reference in references {
-            let result = self
-                .load(reference)
-                .await
-                .map(|(id, history)| self.classify_loaded(&basis, &id, history));
-            results.push(result);
+            loaded.push(self.load(reference).await);
         }
-        Ok(results)
+        let classify_all = move || {
+            loaded
+                .into_par_iter()
+                .map(|item| item.map(|(id, history)| classify_on(&basis, &id, &history)))
+                .collect()
+        };
+        if references.len() < PARALLEL_BATCH {
+            return Ok(classify_all());
+        }
+        tokio::task::spawn_blocking(classify_all)
+            .await
+            .map_err(|e| AppError::Internal(format!("batch classification stopped: {e}")))
+    }
+}
+
+/// Below this many customers a batch is classified in place: handing work to other threads
+/// would cost more than it saves.
+const PARALLEL_BATCH: usize = 64;
+
+pub(crate) fn classify_on(
+    basis: &Basis,
+    customer_id: &str,
+    history: &CompactHistory,
+) -> Classified {
+    let classification = classify(ClassifyInput {
+        customer_id,
+        history,
+        as_of: basis.as_of,
+        rules: &basis.rules,
+        population: &basis.population,
+    });
+    Classified {
+        classification,
+        rules: basis.rules.clone(),
+        birthday: history.profile.as_ref().and_then(|p| p.birthday),
     }
 }

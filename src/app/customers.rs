@@ -11,6 +11,10 @@ impl App {
         profile: &CustomerProfile,
     ) -> Result<UpsertOutcome, AppError> {
         let outcome = self.store.upsert_customer(profile).await?;
+        // The store may have merged into an existing profile: keep what it holds.
+        if let Some(stored) = self.store.profile(&profile.id).await? {
+            self.resident.set_profile(&stored);
+        }
         // Pins and plans are history too: cached past snapshots may no longer match.
         self.snapshots.clear();
         Ok(outcome)
@@ -44,6 +48,7 @@ impl App {
         match self.resolve(reference).await? {
             Some(id) => {
                 let outcome = self.store.delete_customer(&id).await?;
+                self.resident.remove(&id);
                 // Erased means erased: no cached snapshot may still count the customer.
                 self.snapshots.clear();
                 Ok(outcome)

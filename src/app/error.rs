@@ -12,6 +12,9 @@ pub enum AppError {
     TooLarge(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A bug or a lost worker thread; the message is for logs.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl AppError {

@@ -60,7 +60,31 @@ impl App {
         }
         violations.into_result().map_err(AppError::Invalid)?;
         let outcome = self.store.record_events(&events).await?;
+        self.keep_resident(&events, &outcome).await?;
         self.note_events_stored(outcome.stored);
         Ok(outcome)
+    }
+
+    /// Brings the resident histories in step with a committed batch.
+    async fn keep_resident(
+        &self,
+        events: &[Event],
+        outcome: &RecordOutcome,
+    ) -> Result<(), AppError> {
+        let rebuild = if outcome.duplicates == 0 {
+            self.resident.add_events(events)
+        } else {
+            // Some events were stored before: which ones the outcome does not say, so the
+            // batch's customers are re-read whole (retries are rare).
+            let mut ids: Vec<String> = events.iter().map(|e| e.customer_id.clone()).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+        for id in rebuild {
+            let history = self.store.history(&id).await?;
+            self.resident.put(&id, &history);
+        }
+        Ok(())
     }
 }

@@ -1,12 +1,14 @@
 //! Use-cases: what the gRPC handlers and the CLI delegate to. Resolves customer references,
-//! loads history from the store, takes the shared rule set and population snapshot, and runs the
-//! pure domain. Shared read-mostly state is swapped atomically, never locked on a request path.
+//! reads history (resident in memory once loaded, else from the store), takes the shared rule
+//! set and population snapshot, and runs the pure domain. Shared read-mostly state is swapped
+//! atomically; the resident histories' lock is only held to copy a pointer.
 
 mod classify;
 mod customers;
 mod error;
 mod ingest;
 mod recommend;
+mod resident;
 mod segments;
 mod snapshot;
 
@@ -23,6 +25,7 @@ use crate::store::Store;
 pub use classify::{Classified, ClassifyOptions, SnapshotChoice};
 pub use error::AppError;
 pub use recommend::Contact;
+pub use resident::ResidentHistories;
 pub use segments::{Scan, SegmentStats};
 pub use snapshot::SnapshotCache;
 
@@ -74,6 +77,7 @@ pub struct App {
     rules: ArcSwap<VersionedRules>,
     current: ArcSwap<PopulationStats>,
     snapshots: SnapshotCache,
+    resident: ResidentHistories,
     events_since_refresh: AtomicU64,
     events_stored_total: AtomicU64,
     refresh_durations: std::sync::Mutex<Vec<f64>>,
@@ -95,6 +99,7 @@ impl App {
         Self {
             store,
             snapshots: SnapshotCache::new(settings.past_snapshot_cache),
+            resident: ResidentHistories::default(),
             clock,
             settings,
             rules: ArcSwap::from_pointee(rules),
@@ -148,6 +153,22 @@ impl App {
             .lock()
             .map(|mut d| std::mem::take(&mut *d))
             .unwrap_or_default()
+    }
+
+    /// Loads every stored history into memory unless that already happened; population-wide
+    /// work does it on first use, the server before it listens.
+    pub async fn load_histories(&self) -> Result<(), AppError> {
+        Ok(self.resident.ensure_loaded(self.store.as_ref()).await?)
+    }
+
+    /// Re-reads every history from the store: after another process wrote to the database.
+    pub async fn reload_histories(&self) -> Result<(), AppError> {
+        Ok(self.resident.reload(self.store.as_ref()).await?)
+    }
+
+    /// Customers whose histories are resident (0 before loading).
+    pub fn resident_customers(&self) -> usize {
+        self.resident.len()
     }
 
     /// The current population snapshot.

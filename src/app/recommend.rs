@@ -28,7 +28,7 @@ impl App {
             &classified.rules.rules,
             &ActionRequest {
                 classification: &classified.classification,
-                profile: classified.profile.as_ref(),
+                birthday: classified.birthday,
                 touchpoint: contact.touchpoint,
                 locale: contact.locale,
                 max_actions: contact.max_actions,

@@ -3,14 +3,17 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::classify::Basis;
+use rayon::prelude::*;
+
+use super::classify::{classify_on, Basis};
+use super::resident::Population;
 use super::{App, AppError, Classified, ClassifyOptions};
 use crate::domain::dimensions::Dimension;
 use crate::domain::population::SnapshotInfo;
 use crate::domain::rules::VersionedRules;
 
-/// Customers classified per store round trip during a scan.
-const SCAN_PAGE: u32 = 500;
+/// Customers classified per page of a scan.
+const SCAN_PAGE: usize = 500;
 
 /// A resumable walk over every stored customer in id order, classified on one basis.
 pub struct Scan {
@@ -40,8 +43,10 @@ pub struct SegmentStats {
 
 impl App {
     pub async fn start_scan(&self, options: &ClassifyOptions) -> Result<Scan, AppError> {
+        let basis = self.basis(options).await?;
+        self.load_histories().await?;
         Ok(Scan {
-            basis: self.basis(options).await?,
+            basis,
             after: None,
             done: false,
         })
@@ -52,56 +57,125 @@ impl App {
         if scan.done {
             return Ok(None);
         }
-        let page = self
-            .store
-            .histories(scan.after.as_deref(), SCAN_PAGE)
-            .await?;
-        scan.done = page.len() < SCAN_PAGE as usize;
+        let page = self.resident.page(scan.after.as_deref(), SCAN_PAGE);
+        scan.done = page.len() < SCAN_PAGE;
         let Some((last, _)) = page.last() else {
             scan.done = true;
             return Ok(None);
         };
-        scan.after = Some(last.clone());
+        scan.after = Some(last.to_string());
         let classified = page
-            .into_iter()
-            .map(|(id, history)| self.classify_loaded(&scan.basis, &id, history))
+            .iter()
+            .map(|(id, history)| self.classify_loaded(&scan.basis, id, history))
             .collect();
         Ok(Some(classified))
     }
 
-    /// Counts every stored customer per segment of every dimension (empty segments included).
+    /// Counts every stored customer per segment of every dimension (empty segments included):
+    /// the whole population re-segmented, on every core.
     pub async fn segment_stats(&self, options: &ClassifyOptions) -> Result<SegmentStats, AppError> {
-        let mut scan = self.start_scan(options).await?;
-        let mut counts: BTreeMap<Dimension, BTreeMap<String, u64>> = Dimension::ALL
-            .iter()
-            .map(|d| {
-                (
-                    *d,
-                    d.segment_codes()
-                        .iter()
-                        .map(|c| (c.to_string(), 0))
-                        .collect(),
-                )
-            })
-            .collect();
-        let mut customers = 0;
-        while let Some(page) = self.next_page(&mut scan).await? {
-            for classified in page {
-                customers += 1;
-                for assignment in &classified.classification.assignments {
-                    *counts
-                        .entry(assignment.dimension)
-                        .or_default()
-                        .entry(assignment.code.clone())
-                        .or_default() += 1;
+        let basis = self.basis(options).await?;
+        self.load_histories().await?;
+        let population = self.resident.population();
+        let rules = basis.rules.clone();
+        let snapshot = basis.population.info.clone();
+        let counts = tokio::task::spawn_blocking(move || count_segments(&basis, &population))
+            .await
+            .map_err(|e| AppError::Internal(format!("segment counting stopped: {e}")))?;
+        Ok(SegmentStats {
+            customers: counts.customers,
+            counts: counts.by_dimension(),
+            snapshot,
+            rules,
+        })
+    }
+}
+
+/// Segment counts as dense tables: dimension index, then the segment's index in its
+/// dimension's code list. Merging two of them is adding numbers, with no allocation.
+#[derive(Clone)]
+struct Tally {
+    customers: u64,
+    per_dimension: Vec<Vec<u64>>,
+    /// Codes outside the dimension's list (a pin may name any code).
+    other: BTreeMap<(Dimension, String), u64>,
+}
+
+impl Tally {
+    fn new() -> Self {
+        Self {
+            customers: 0,
+            per_dimension: Dimension::ALL
+                .iter()
+                .map(|d| vec![0; d.segment_codes().len()])
+                .collect(),
+            other: BTreeMap::new(),
+        }
+    }
+
+    fn add(mut self, classified: &Classified) -> Self {
+        self.customers += 1;
+        for assignment in &classified.classification.assignments {
+            let dimension = assignment.dimension;
+            let slot = Dimension::ALL
+                .iter()
+                .position(|d| *d == dimension)
+                .and_then(|d| {
+                    let codes = dimension.segment_codes();
+                    let code = codes.iter().position(|c| *c == assignment.code)?;
+                    Some((d, code))
+                });
+            match slot {
+                Some((d, code)) => self.per_dimension[d][code] += 1,
+                None => {
+                    *self
+                        .other
+                        .entry((dimension, assignment.code.clone()))
+                        .or_default() += 1
                 }
             }
         }
-        Ok(SegmentStats {
-            customers,
-            counts,
-            snapshot: scan.basis.population.info.clone(),
-            rules: scan.basis.rules.clone(),
-        })
+        self
     }
+
+    fn merge(mut self, other: Tally) -> Self {
+        self.customers += other.customers;
+        for (mine, theirs) in self.per_dimension.iter_mut().zip(other.per_dimension) {
+            for (a, b) in mine.iter_mut().zip(theirs) {
+                *a += b;
+            }
+        }
+        for (key, count) in other.other {
+            *self.other.entry(key).or_default() += count;
+        }
+        self
+    }
+
+    fn by_dimension(self) -> BTreeMap<Dimension, BTreeMap<String, u64>> {
+        let mut counts: BTreeMap<Dimension, BTreeMap<String, u64>> = BTreeMap::new();
+        for (dimension, tallies) in Dimension::ALL.iter().zip(self.per_dimension) {
+            let codes = dimension.segment_codes();
+            counts.insert(
+                *dimension,
+                codes.iter().map(|c| c.to_string()).zip(tallies).collect(),
+            );
+        }
+        for ((dimension, code), count) in self.other {
+            *counts
+                .entry(dimension)
+                .or_default()
+                .entry(code)
+                .or_default() += count;
+        }
+        counts
+    }
+}
+
+fn count_segments(basis: &Basis, population: &Population) -> Tally {
+    population
+        .par_iter()
+        .fold(Tally::new, |tally, (id, history)| {
+            tally.add(&classify_on(basis, id, history))
+        })
+        .reduce(Tally::new, Tally::merge)
 }

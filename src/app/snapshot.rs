@@ -5,15 +5,14 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rayon::prelude::*;
+
+use super::resident::Population;
 use super::{App, AppError};
 use crate::domain::features::compute_features;
 use crate::domain::population::{build_population, BuyerSample, PopulationStats};
 use crate::domain::rules::VersionedRules;
 use crate::domain::time::Timestamp;
-use crate::store::Store;
-
-/// Customers read per store round trip while computing a snapshot.
-const PAGE: u32 = 1_000;
 
 /// A small most-recently-used cache of snapshots at past instants, keyed by (as_of, rules).
 pub struct SnapshotCache {
@@ -62,34 +61,25 @@ fn is_newer(shared: &PopulationStats, ours: &PopulationStats) -> bool {
     shared.info.as_of >= ours.info.as_of && shared.info.id != ours.info.id
 }
 
-/// Computes the population statistics at `as_of` by paging through every stored history.
-pub async fn compute_population(
-    store: &dyn Store,
+/// Computes the population statistics at `as_of` over `population`, on every core.
+pub fn compute_population(
+    population: &Population,
     as_of: Timestamp,
     rules: &VersionedRules,
-) -> Result<PopulationStats, AppError> {
-    let mut samples = Vec::new();
-    let mut customers = 0u64;
-    let mut after: Option<String> = None;
-    loop {
-        let page = store.histories(after.as_deref(), PAGE).await?;
-        let Some((last, _)) = page.last() else { break };
-        after = Some(last.clone());
-        customers += page.len() as u64;
-        samples.extend(page.iter().filter_map(|(id, history)| {
-            let features = compute_features(history, as_of, &rules.rules.windows);
-            BuyerSample::from_features(id, &features)
-        }));
-        if page.len() < PAGE as usize {
-            break;
-        }
-    }
-    Ok(build_population(
+) -> PopulationStats {
+    let windows = &rules.rules.windows;
+    let samples: Vec<BuyerSample> = population
+        .par_iter()
+        .filter_map(|(id, history)| {
+            BuyerSample::from_features(id, &compute_features(history, as_of, windows))
+        })
+        .collect();
+    build_population(
         samples,
         as_of,
-        customers,
+        population.len() as u64,
         &rules.rules.value_tier,
-    ))
+    )
 }
 
 impl App {
@@ -104,7 +94,7 @@ impl App {
         let rules = self.rules();
         let now = self.now();
         let started = std::time::Instant::now();
-        let stats = Arc::new(compute_population(self.store.as_ref(), now, &rules).await?);
+        let stats = self.compute_off_workers(now, rules.clone()).await?;
         // Sharing is best effort: this replica serves its own snapshot either way.
         if let Err(error) = self.store.save_snapshot(&stats, &rules.version).await {
             tracing::warn!(%error, "snapshot computed but not shared");
@@ -124,6 +114,21 @@ impl App {
             "population snapshot computed"
         );
         Ok(stats)
+    }
+
+    /// Computes a snapshot on the blocking pool, so that the async workers keep serving.
+    async fn compute_off_workers(
+        &self,
+        as_of: Timestamp,
+        rules: Arc<VersionedRules>,
+    ) -> Result<Arc<PopulationStats>, AppError> {
+        self.load_histories().await?;
+        let population = self.resident.population();
+        tokio::task::spawn_blocking(move || {
+            Arc::new(compute_population(&population, as_of, &rules))
+        })
+        .await
+        .map_err(|e| AppError::Internal(format!("snapshot computation stopped: {e}")))
     }
 
     fn adopt(&self, stats: Arc<PopulationStats>) {
@@ -184,7 +189,7 @@ impl App {
     pub async fn snapshot_at(
         &self,
         as_of: Timestamp,
-        rules: &VersionedRules,
+        rules: &Arc<VersionedRules>,
     ) -> Result<Arc<PopulationStats>, AppError> {
         if let Some(stats) = self.snapshots.get(as_of, &rules.version) {
             return Ok(stats);
@@ -194,7 +199,7 @@ impl App {
         if let Some(stats) = self.snapshots.get(as_of, &rules.version) {
             return Ok(stats);
         }
-        let stats = Arc::new(compute_population(self.store.as_ref(), as_of, rules).await?);
+        let stats = self.compute_off_workers(as_of, rules.clone()).await?;
         self.snapshots.put(as_of, &rules.version, stats.clone());
         Ok(stats)
     }

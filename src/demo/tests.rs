@@ -134,7 +134,7 @@ fn segment_counts(config: &DemoConfig) -> BTreeMap<Dimension, BTreeMap<String, u
         .map(|c| (c.id.clone(), c.history()))
         .collect();
     let samples = histories.iter().filter_map(|(id, history)| {
-        let features = compute_features(history, config.as_of, &rules.rules.windows);
+        let features = compute_features(&history.into(), config.as_of, &rules.rules.windows);
         BuyerSample::from_features(id, &features)
     });
     let population = build_population(
@@ -147,7 +147,7 @@ fn segment_counts(config: &DemoConfig) -> BTreeMap<Dimension, BTreeMap<String, u
     for (id, history) in &histories {
         let classification = classify(ClassifyInput {
             customer_id: id,
-            history,
+            history: &history.into(),
             as_of: config.as_of,
             rules: &rules,
             population: &population,

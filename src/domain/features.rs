@@ -2,11 +2,10 @@
 //! numbers out. Shares and means are kept as exact integer fractions so that threshold
 //! comparisons never depend on floating-point rounding.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use serde::{Deserialize, Serialize};
 
-use super::history::{EventPayload, History, InteractionKind, Plan, SurveyKind, TicketKind};
+use super::compact::{CompactHistory, FactKind, OrderFact};
+use super::history::{InteractionKind, Plan, SurveyKind, TicketKind};
 use super::rules::Windows;
 use super::time::Timestamp;
 
@@ -184,11 +183,10 @@ impl Features {
     }
 }
 
-struct OrderState<'a> {
+struct OrderState {
     at: Timestamp,
-    amount: i64,
     refunded: i64,
-    order: &'a super::history::Order,
+    order: OrderFact,
 }
 
 struct TicketState {
@@ -199,12 +197,7 @@ struct TicketState {
 }
 
 /// Computes every feature of one customer at `as_of`.
-pub fn compute_features(history: &History, as_of: Timestamp, windows: &Windows) -> Features {
-    // Later-wins decisions need a total order: by instant, then event id (spec section 2).
-    let mut events: Vec<_> = history.events.iter().filter(|e| e.at <= as_of).collect();
-    events.sort_by(|a, b| (a.at, &a.event_id).cmp(&(b.at, &b.event_id)));
-    events.dedup_by(|a, b| a.event_id == b.event_id);
-
+pub fn compute_features(history: &CompactHistory, as_of: Timestamp, windows: &Windows) -> Features {
     let lookback = windows.lookback_days;
     let feedback = windows.feedback_days;
     let mut f = Features {
@@ -213,30 +206,38 @@ pub fn compute_features(history: &History, as_of: Timestamp, windows: &Windows) 
         ..Features::default()
     };
 
-    let mut orders: BTreeMap<&str, OrderState> = BTreeMap::new();
-    let mut tickets: BTreeMap<&str, TicketState> = BTreeMap::new();
+    // Keyed state in first-seen order; keys are looked up by sorting once, not per event,
+    // so an account with thousands of orders stays O(n log n).
+    let mut orders: Vec<(u64, OrderState)> = Vec::new();
+    let mut ticket_updates: Vec<(u64, usize, Timestamp, TicketKind, bool, Option<f64>)> =
+        Vec::new();
     let mut refunds = Vec::new();
     let mut csat_sum = 0i128;
     let mut review_sum = 0i128;
     let mut review_count = 0i128;
 
-    for event in &events {
-        let at = event.at;
-        match &event.payload {
-            EventPayload::Order(order) => {
-                orders.entry(&order.order_id).or_insert(OrderState {
-                    at,
-                    amount: order.amount,
-                    refunded: 0,
-                    order,
-                });
+    // Facts are in decision order (instant, then event id), so "later" means later here.
+    let facts = history.facts();
+    let visible = facts.partition_point(|fact| fact.at <= as_of);
+    for (position, fact) in facts[..visible].iter().enumerate() {
+        let at = fact.at;
+        match fact.kind {
+            FactKind::Order(order) => {
+                orders.push((
+                    order.key,
+                    OrderState {
+                        at,
+                        refunded: 0,
+                        order,
+                    },
+                ));
                 if at.is_within_days(as_of, windows.interactions_days) {
                     f.interactions_90d += 1;
                 }
             }
             // Applied after the loop: a refund may share its order's instant yet sort before it.
-            EventPayload::Refund(refund) => refunds.push(refund),
-            EventPayload::Interaction { kind, .. } => match kind {
+            FactKind::Refund { key, amount } => refunds.push((key, amount)),
+            FactKind::Interaction(kind) => match kind {
                 InteractionKind::OutboundContact => {
                     if at.is_within_days(as_of, 30) {
                         f.outbound_contacts_30d += 1;
@@ -260,26 +261,19 @@ pub fn compute_features(history: &History, as_of: Timestamp, windows: &Windows) 
                     }
                 }
             },
-            EventPayload::SupportTicket(update) => {
-                let state = tickets.entry(&update.ticket_id).or_insert(TicketState {
-                    opened_at: at,
-                    kind: update.kind,
-                    resolved: update.resolved,
-                    sentiment: None,
-                });
-                state.kind = update.kind;
-                state.resolved = update.resolved;
-                if update.sentiment.is_some() {
-                    state.sentiment = update.sentiment;
-                }
-            }
-            EventPayload::Survey { kind, score } => {
-                let dated = DatedScore { score: *score, at };
+            FactKind::Ticket {
+                key,
+                kind,
+                resolved,
+                sentiment,
+            } => ticket_updates.push((key, position, at, kind, resolved, sentiment)),
+            FactKind::Survey { kind, score } => {
+                let dated = DatedScore { score, at };
                 match kind {
                     SurveyKind::Csat => {
                         f.last_csat = Some(dated);
                         if at.is_within_days(as_of, feedback) {
-                            csat_sum += i128::from(*score);
+                            csat_sum += i128::from(score);
                             f.csat_count_365d += 1;
                         }
                     }
@@ -291,37 +285,77 @@ pub fn compute_features(history: &History, as_of: Timestamp, windows: &Windows) 
                     SurveyKind::Ces => {}
                 }
             }
-            EventPayload::Review { rating } => {
+            FactKind::Review { rating } => {
                 if at.is_within_days(as_of, feedback) {
-                    review_sum += i128::from(*rating);
+                    review_sum += i128::from(rating);
                     review_count += 1;
                 }
             }
-            EventPayload::Referral { .. } => {
+            FactKind::Referral => {
                 if at.is_within_days(as_of, feedback) {
                     f.referrals_365d += 1;
                 }
             }
-            EventPayload::PlanChange { plan } => f.current_plan = Some(*plan),
+            FactKind::PlanChange(plan) => f.current_plan = Some(plan),
         }
     }
 
-    for refund in refunds {
-        if let Some(state) = orders.get_mut(refund.order_id.as_str()) {
-            state.refunded += refund.amount;
+    // The store refuses a second order with the same id, so each key is one order; the
+    // stable sort keeps the first one first should a history hold a repeat anyway.
+    orders.sort_by_key(|(key, _)| *key);
+    orders.dedup_by_key(|(key, _)| *key);
+    for (key, amount) in refunds {
+        if let Ok(found) = orders.binary_search_by_key(&key, |(k, _)| *k) {
+            orders[found].1.refunded += amount;
         }
     }
     f.csat_avg_365d = Fraction::new(csat_sum, i128::from(f.csat_count_365d));
     f.review_avg_365d = Fraction::new(review_sum, review_count);
-    add_ticket_features(&mut f, tickets.values(), as_of, windows);
+    add_ticket_features(&mut f, &fold_tickets(ticket_updates), as_of, windows);
     f.tickets.sort_by_key(|t| t.opened_at);
-    add_order_features(&mut f, orders.values(), as_of, lookback);
+    add_order_features(
+        &mut f,
+        history,
+        orders.iter().map(|(_, o)| o),
+        as_of,
+        lookback,
+    );
     f
 }
 
-fn add_ticket_features<'a>(
+/// Folds ticket updates (key, position, instant, kind, resolved, sentiment) into tickets:
+/// opened at the first update, kind and resolution from the latest, the latest sentiment given.
+fn fold_tickets(
+    mut updates: Vec<(u64, usize, Timestamp, TicketKind, bool, Option<f64>)>,
+) -> Vec<TicketState> {
+    updates.sort_by_key(|u| (u.0, u.1));
+    let mut tickets: Vec<(u64, TicketState)> = Vec::new();
+    for (key, _, at, kind, resolved, sentiment) in updates {
+        match tickets.last_mut() {
+            Some((last, state)) if *last == key => {
+                state.kind = kind;
+                state.resolved = resolved;
+                if sentiment.is_some() {
+                    state.sentiment = sentiment;
+                }
+            }
+            _ => tickets.push((
+                key,
+                TicketState {
+                    opened_at: at,
+                    kind,
+                    resolved,
+                    sentiment,
+                },
+            )),
+        }
+    }
+    tickets.into_iter().map(|(_, state)| state).collect()
+}
+
+fn add_ticket_features(
     f: &mut Features,
-    tickets: impl Iterator<Item = &'a TicketState>,
+    tickets: &[TicketState],
     as_of: Timestamp,
     windows: &Windows,
 ) {
@@ -360,11 +394,12 @@ fn add_ticket_features<'a>(
 
 fn add_order_features<'a>(
     f: &mut Features,
-    orders: impl Iterator<Item = &'a OrderState<'a>>,
+    history: &CompactHistory,
+    orders: impl Iterator<Item = &'a OrderState>,
     as_of: Timestamp,
     lookback: i64,
 ) {
-    let mut categories = BTreeSet::new();
+    let mut categories: Vec<u64> = Vec::new();
     let mut considerations = Vec::new();
     let mut ordered_in_window = 0i128;
     let mut refunded_in_window = 0i128;
@@ -372,10 +407,11 @@ fn add_order_features<'a>(
     let mut previous_net = 0i64;
 
     for state in orders {
-        let net = state.amount - state.refunded;
+        let order = &state.order;
+        let net = order.amount - state.refunded;
         let in_window = state.at.is_within_days(as_of, lookback);
         if in_window {
-            ordered_in_window += i128::from(state.amount);
+            ordered_in_window += i128::from(order.amount);
             refunded_in_window += i128::from(state.refunded);
         }
         if state.at.is_within_days(as_of, 90) {
@@ -384,7 +420,7 @@ fn add_order_features<'a>(
             previous_net += net;
         }
 
-        let is_purchase = state.amount > 0 && state.refunded < state.amount;
+        let is_purchase = order.amount > 0 && state.refunded < order.amount;
         if !is_purchase {
             continue;
         }
@@ -394,15 +430,12 @@ fn add_order_features<'a>(
         if !in_window {
             continue;
         }
-        let order = state.order;
         f.frequency += 1;
         f.monetary += net;
-        f.profit += net - order.cost.unwrap_or(0);
+        f.profit += net - order.cost;
         f.units += u64::from(order.units);
-        categories.extend(order.categories.iter().map(String::as_str));
-        let discounted = order.discount_amount > 0
-            || order.coupon_code.as_deref().is_some_and(|c| !c.is_empty());
-        if discounted {
+        categories.extend(history.order_categories(order));
+        if order.discounted {
             f.discounted_purchases += 1;
         }
         if let Some(seconds) = order.consideration_seconds {
@@ -410,6 +443,8 @@ fn add_order_features<'a>(
         }
     }
 
+    categories.sort_unstable();
+    categories.dedup();
     f.distinct_categories = categories.len() as u64;
     f.recency_days = f.last_purchase_at.map(|t| t.days_until(as_of));
     f.tenure_days = f.first_purchase_at.map(|t| t.days_until(as_of));

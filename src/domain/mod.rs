@@ -1,6 +1,7 @@
 //! The pure domain core: history types, features, population statistics, the 13 dimensions,
 //! the playbook and the rule set. No I/O here: no tonic, no sqlx, no tokio, no clock.
 
+pub mod compact;
 pub mod dimensions;
 pub mod features;
 pub mod history;

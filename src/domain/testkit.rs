@@ -142,14 +142,17 @@ impl HistoryBuilder {
 }
 
 pub fn features(history: &History) -> Features {
-    compute_features(history, AS_OF, &rules().rules.windows)
+    compute_features(&history.into(), AS_OF, &rules().rules.windows)
 }
 
 /// The population statistics of `customers` at `AS_OF`.
 pub fn population(customers: &[(String, History)]) -> PopulationStats {
     let rules = rules();
     let samples = customers.iter().filter_map(|(id, history)| {
-        BuyerSample::from_features(id, &compute_features(history, AS_OF, &rules.rules.windows))
+        BuyerSample::from_features(
+            id,
+            &compute_features(&history.into(), AS_OF, &rules.rules.windows),
+        )
     });
     build_population(
         samples,
@@ -175,7 +178,7 @@ pub fn classify_with(
 ) -> Classification {
     classify(ClassifyInput {
         customer_id,
-        history,
+        history: &history.into(),
         as_of: AS_OF,
         rules,
         population,

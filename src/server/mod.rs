@@ -141,6 +141,8 @@ pub async fn start(
     app: Arc<App>,
     stop_signal: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<RunningServer, ServerError> {
+    // Before listening: no call should wait on the database for a history.
+    app.load_histories().await?;
     let listener = TcpListener::bind(&config.listen)
         .await
         .map_err(|source| ServerError::Bind {

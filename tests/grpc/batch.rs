@@ -254,3 +254,56 @@ async fn batch_classify_answers_a_large_message_within_the_message_size_limit() 
     assert_eq!(indexes, (0..1_000).collect::<Vec<u64>>());
     t.shutdown().await;
 }
+
+/// The codes view answers the same segments as the full view, without reasons or features.
+#[tokio::test]
+async fn the_codes_view_carries_the_same_segments_without_reasons() {
+    let t = TestServer::start().await;
+    let events = (0..5i64)
+        .map(|k| {
+            order(
+                &format!("o-{k}"),
+                &format!("k-{k}"),
+                ago(k + 1),
+                "o-1",
+                1_000 * (k + 1),
+            )
+        })
+        .collect();
+    t.record_ok(events).await;
+    let codes = pb::ClassifyOptions {
+        view: pb::ClassificationView::Codes as i32,
+        ..at_now()
+    };
+    let references = || (0..6).map(|k| by_id(&format!("k-{k}"))).collect::<Vec<_>>();
+    let (results, error) = run_batch(
+        &t,
+        vec![pb::BatchClassifyRequest {
+            options: Some(codes),
+            customers: references(),
+        }],
+    )
+    .await;
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(results.len(), 6);
+    for (result, reference) in results.iter().zip(references()) {
+        let Some(pb::batch_classify_result::Outcome::Classification(lean)) = &result.outcome else {
+            panic!("a classification for {reference:?}");
+        };
+        let full = t.classify(reference).await;
+        assert_eq!(lean.customer_id, full.customer_id);
+        assert_eq!(lean.known, full.known);
+        assert_eq!(lean.rfm_scores, full.rfm_scores);
+        assert!(lean.features.is_none());
+        assert_eq!(lean.assignments.len(), full.assignments.len());
+        for (a, b) in lean.assignments.iter().zip(&full.assignments) {
+            assert_eq!(
+                (a.dimension, &a.code, a.pinned),
+                (b.dimension, &b.code, b.pinned)
+            );
+            assert!(a.reasons.is_empty() && a.display_name.is_empty());
+            assert!(a.secondary_traits.is_empty());
+        }
+    }
+    t.shutdown().await;
+}

@@ -259,7 +259,7 @@ async fn bad_classify_options_are_invalid_arguments() {
             pb::ClassifyOptions {
                 as_of: None,
                 snapshot: pb::SnapshotMode::AtAsOf as i32,
-                locale: String::new(),
+                ..pb::ClassifyOptions::default()
             },
             "options.as_of",
         ),
@@ -269,6 +269,13 @@ async fn bad_classify_options_are_invalid_arguments() {
                 ..at_now()
             },
             "options.snapshot",
+        ),
+        (
+            pb::ClassifyOptions {
+                view: 9,
+                ..at_now()
+            },
+            "options.view",
         ),
     ];
     for (options, field) in cases {

@@ -19,6 +19,8 @@ async fn the_demo_population_fills_the_segments() {
     assert_eq!(summary.customers, 2_000);
     assert_eq!(summary.duplicates, 0);
     assert!(summary.events_stored > 2_000, "{summary:?}");
+    // Loaded straight into the store, past the server's resident histories.
+    t.app.reload_histories().await.expect("reload");
 
     let snapshot = t.refresh().await;
     assert_eq!(snapshot.customers, 2_000);

@@ -280,8 +280,8 @@ impl TestServer {
 pub fn at_now() -> pb::ClassifyOptions {
     pb::ClassifyOptions {
         as_of: Some(now()),
-        locale: String::new(),
         snapshot: pb::SnapshotMode::Current as i32,
+        ..pb::ClassifyOptions::default()
     }
 }
 
@@ -289,8 +289,8 @@ pub fn at_now() -> pb::ClassifyOptions {
 pub fn at(as_of: PbTimestamp) -> pb::ClassifyOptions {
     pb::ClassifyOptions {
         as_of: Some(as_of),
-        locale: String::new(),
         snapshot: pb::SnapshotMode::AtAsOf as i32,
+        ..pb::ClassifyOptions::default()
     }
 }
 

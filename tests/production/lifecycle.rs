@@ -12,7 +12,7 @@ use crate::support::*;
 async fn shutdown_lets_the_call_in_flight_finish_and_refuses_new_ones() {
     let mut t = TestServer::start().await;
     t.put_customer("c-1").await;
-    t.knobs.delay_history(Duration::from_secs(1));
+    t.knobs.delay_lookups(Duration::from_secs(1));
     let seg = t.seg().await;
     let mut idle = t.seg().await; // a connection with no call in flight
 
@@ -20,7 +20,7 @@ async fn shutdown_lets_the_call_in_flight_finish_and_refuses_new_ones() {
     let in_flight = tokio::spawn({
         let mut seg = seg.clone();
         async move {
-            let result = seg.classify(classify_request("c-1")).await;
+            let result = seg.classify(caller_request("c-1")).await;
             (result, started.elapsed())
         }
     });
@@ -65,9 +65,9 @@ async fn shutdown_lets_the_call_in_flight_finish_and_refuses_new_ones() {
     );
 
     // After shutdown: new calls on old connections and new connections both fail.
-    let late = idle.classify(classify_request("c-1")).await;
+    let late = idle.classify(caller_request("c-1")).await;
     expect_code(late, Code::Unavailable);
-    let late = seg.clone().classify(classify_request("c-1")).await;
+    let late = seg.clone().classify(caller_request("c-1")).await;
     expect_code(late, Code::Unavailable);
     assert!(plain_endpoint(t.addr).connect().await.is_err());
 }
@@ -78,13 +78,13 @@ async fn shutdown_lets_the_call_in_flight_finish_and_refuses_new_ones() {
 async fn shutdown_drops_calls_still_running_when_the_grace_period_ends() {
     let mut t = TestServer::start_with(|config, _| config.shutdown_grace_seconds = 1).await;
     t.put_customer("c-1").await;
-    t.knobs.delay_history(Duration::from_secs(4));
+    t.knobs.delay_lookups(Duration::from_secs(4));
     let seg = t.seg().await;
     let started = Instant::now();
     let in_flight = tokio::spawn({
         let mut seg = seg.clone();
         async move {
-            let result = seg.classify(classify_request("c-1")).await;
+            let result = seg.classify(caller_request("c-1")).await;
             (result, started.elapsed())
         }
     });

@@ -10,7 +10,7 @@ use crate::support::*;
 
 /// A Classify of `c-1` carrying `grpc-timeout`.
 fn classify_within(timeout: Duration) -> Request<segmenter::api::pb::ClassifyRequest> {
-    let mut request = Request::new(classify_request("c-1"));
+    let mut request = Request::new(caller_request("c-1"));
     request.set_timeout(timeout);
     request
 }
@@ -19,7 +19,7 @@ fn classify_within(timeout: Duration) -> Request<segmenter::api::pb::ClassifyReq
 async fn a_client_deadline_ends_a_slow_call_with_deadline_exceeded() {
     let t = TestServer::start().await;
     t.put_customer("c-1").await;
-    t.knobs.delay_history(Duration::from_secs(2));
+    t.knobs.delay_lookups(Duration::from_secs(2));
     let mut seg = t.seg().await;
 
     let started = Instant::now();
@@ -56,10 +56,10 @@ async fn time_spent_authenticating_counts_against_the_client_deadline() {
     let t = TestServer::start_with(|config, _| config.auth.enabled = true).await;
     t.put_customer("c-1").await;
     let key = t.create_key("erp", &[Scope::Classify]).await;
-    t.knobs.delay_history(Duration::from_secs(2));
+    t.knobs.delay_lookups(Duration::from_secs(2));
     t.knobs.delay_api_keys(Duration::from_millis(200));
     let mut seg = t.seg().await;
-    let mut request = with_key(classify_request("c-1"), &key);
+    let mut request = with_key(caller_request("c-1"), &key);
     request.set_timeout(Duration::from_millis(400));
     let started = Instant::now();
     let result = seg.classify(request).await;
@@ -80,11 +80,11 @@ async fn time_spent_authenticating_counts_against_the_client_deadline() {
 async fn the_server_limit_ends_a_slow_call_without_a_client_deadline() {
     let t = TestServer::start_with(|config, _| config.request_timeout_seconds = 1).await;
     t.put_customer("c-1").await;
-    t.knobs.delay_history(Duration::from_secs(3));
+    t.knobs.delay_lookups(Duration::from_secs(3));
     let mut seg = t.seg().await;
 
     let started = Instant::now();
-    let result = seg.classify(classify_request("c-1")).await;
+    let result = seg.classify(caller_request("c-1")).await;
     let elapsed = started.elapsed();
     let status = expect_code(result, Code::DeadlineExceeded);
     assert_eq!(status.message(), "no answer within 1000 ms");
@@ -100,8 +100,8 @@ async fn the_server_limit_ends_a_slow_call_without_a_client_deadline() {
     assert!(started.elapsed() < Duration::from_millis(2_500));
 
     // Fast calls are untouched by the limit.
-    t.knobs.delay_history(Duration::ZERO);
-    seg.classify(classify_request("c-1"))
+    t.knobs.delay_lookups(Duration::ZERO);
+    seg.classify(caller_request("c-1"))
         .await
         .expect("a fast call");
     t.shutdown().await;
@@ -111,7 +111,7 @@ async fn the_server_limit_ends_a_slow_call_without_a_client_deadline() {
 async fn calls_beyond_the_in_flight_limit_are_shed_at_once() {
     let t = TestServer::start_with(|config, _| config.max_in_flight = 2).await;
     t.put_customer("c-1").await;
-    t.knobs.delay_history(Duration::from_secs(1));
+    t.knobs.delay_lookups(Duration::from_secs(1));
     let seg = t.seg().await;
     let mut health = t.health().await;
 
@@ -119,7 +119,7 @@ async fn calls_beyond_the_in_flight_limit_are_shed_at_once() {
     let calls = (0..6).map(|_| {
         let mut seg = seg.clone();
         async move {
-            let result = seg.classify(classify_request("c-1")).await;
+            let result = seg.classify(caller_request("c-1")).await;
             (result, started.elapsed())
         }
     });
@@ -180,9 +180,9 @@ async fn calls_beyond_the_in_flight_limit_are_shed_at_once() {
     assert_eq!(metrics.value("segmenter_grpc_in_flight", &[]), 0.0);
 
     // Once the overload is over, calls are served again.
-    t.knobs.delay_history(Duration::ZERO);
+    t.knobs.delay_lookups(Duration::ZERO);
     seg.clone()
-        .classify(classify_request("c-1"))
+        .classify(caller_request("c-1"))
         .await
         .expect("served after the overload");
     t.shutdown().await;
@@ -194,12 +194,12 @@ async fn calls_beyond_the_in_flight_limit_are_shed_at_once() {
 async fn an_abandoned_call_is_not_counted_in_flight_forever() {
     let t = TestServer::start().await;
     t.put_customer("c-1").await;
-    t.knobs.delay_history(Duration::from_secs(30));
+    t.knobs.delay_lookups(Duration::from_secs(30));
     let mut seg = t.seg().await;
 
     let abandoned = tokio::time::timeout(
         Duration::from_millis(300),
-        seg.classify(classify_request("c-1")),
+        seg.classify(caller_request("c-1")),
     )
     .await;
     assert!(abandoned.is_err(), "the slow call cannot have finished");
@@ -213,6 +213,6 @@ async fn an_abandoned_call_is_not_counted_in_flight_forever() {
         settled.is_some(),
         "segmenter_grpc_in_flight stays at {in_flight} after the only call was abandoned"
     );
-    t.knobs.delay_history(Duration::ZERO);
+    t.knobs.delay_lookups(Duration::ZERO);
     t.shutdown().await;
 }

@@ -40,16 +40,16 @@ pub const CLASSIFY_PATH: &str = "/segmenter.v1.SegmentationService/Classify";
 /// Run-time switches of [`SlowStore`], shared with the test.
 #[derive(Default)]
 pub struct Knobs {
-    history_delay_ms: AtomicU64,
+    lookup_delay_ms: AtomicU64,
     api_keys_delay_ms: AtomicU64,
     ping_delay_ms: AtomicU64,
     ping_fails: AtomicBool,
 }
 
 impl Knobs {
-    /// Every `history()` waits this long before reading.
-    pub fn delay_history(&self, delay: Duration) {
-        self.history_delay_ms
+    /// Every `resolve()` and `history()` waits this long before reading.
+    pub fn delay_lookups(&self, delay: Duration) {
+        self.lookup_delay_ms
             .store(delay.as_millis() as u64, Ordering::SeqCst);
     }
 
@@ -70,8 +70,8 @@ impl Knobs {
         self.ping_fails.store(fail, Ordering::SeqCst);
     }
 
-    fn history_delay(&self) -> Duration {
-        Duration::from_millis(self.history_delay_ms.load(Ordering::SeqCst))
+    fn lookup_delay(&self) -> Duration {
+        Duration::from_millis(self.lookup_delay_ms.load(Ordering::SeqCst))
     }
 
     fn api_keys_delay(&self) -> Duration {
@@ -104,6 +104,10 @@ impl Store for SlowStore {
     }
 
     async fn resolve(&self, reference: &CustomerRef) -> Result<Option<String>, StoreError> {
+        let delay = self.knobs.lookup_delay();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         self.inner.resolve(reference).await
     }
 
@@ -112,7 +116,7 @@ impl Store for SlowStore {
     }
 
     async fn history(&self, customer_id: &str) -> Result<History, StoreError> {
-        let delay = self.knobs.history_delay();
+        let delay = self.knobs.lookup_delay();
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
@@ -355,16 +359,19 @@ impl TestServer {
         Metrics::parse(&body)
     }
 
-    /// Stores a bare profile of `id` directly (no gRPC call, so no metrics or keys involved).
+    /// Stores a profile of `id` with the phone [`phone_of`] gives it, directly (no gRPC call,
+    /// so no metrics or keys involved), and lets the server re-read its histories.
     pub async fn put_customer(&self, id: &str) {
         let profile = CustomerProfile {
             id: id.to_owned(),
+            phones: vec![phone_of(id)],
             ..CustomerProfile::default()
         };
         self.store()
             .upsert_customer(&profile)
             .await
             .expect("upsert customer");
+        self.app.reload_histories().await.expect("reload histories");
     }
 }
 
@@ -383,6 +390,22 @@ pub fn plain_endpoint(addr: SocketAddr) -> Endpoint {
 pub fn by_id(id: &str) -> pb::CustomerRef {
     pb::CustomerRef {
         kind: Some(pb::customer_ref::Kind::Id(id.to_owned())),
+    }
+}
+
+/// The phone [`TestServer::put_customer`] gives customer `c-<n>`.
+pub fn phone_of(id: &str) -> String {
+    format!("+86138{:0>8}", id.trim_start_matches("c-"))
+}
+
+/// A Classify by the caller's phone, as a call-centre asks: the phone is resolved in the
+/// database, so [`Knobs::delay_lookups`] makes this call slow.
+pub fn caller_request(id: &str) -> pb::ClassifyRequest {
+    pb::ClassifyRequest {
+        customer: Some(pb::CustomerRef {
+            kind: Some(pb::customer_ref::Kind::Phone(phone_of(id))),
+        }),
+        options: None,
     }
 }
 

@@ -8,11 +8,70 @@ use crate::domain::features::{Features, Fraction};
 use crate::domain::population::SnapshotInfo;
 use crate::domain::rules::{Locale, RuleSet};
 
+/// How much of a classification a response carries (`ClassificationView`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum View {
+    #[default]
+    Full,
+    /// Dimension, code and pinned flag per assignment, plus RFM scores: for bulk sync.
+    Codes,
+}
+
+/// How the caller wants classifications presented.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Presentation {
+    pub locale: Locale,
+    pub view: View,
+}
+
+/// A classification in the caller's presentation.
+pub fn present_classification(
+    classification: &Classification,
+    rules: &RuleSet,
+    presentation: Presentation,
+) -> pb::Classification {
+    match presentation.view {
+        View::Full => classification_to_proto(classification, rules, presentation.locale),
+        View::Codes => classification_codes_to_proto(classification),
+    }
+}
+
+/// The codes-only view: what a nightly sync stores, without the reasons that are most of the
+/// bytes of a full classification.
+pub fn classification_codes_to_proto(classification: &Classification) -> pb::Classification {
+    let assignments = classification
+        .assignments
+        .iter()
+        .map(|a| pb::Assignment {
+            dimension: dimension_to_proto(a.dimension),
+            code: a.code.clone(),
+            pinned: a.pinned,
+            ..pb::Assignment::default()
+        })
+        .collect();
+    with_assignments(classification, assignments, None)
+}
+
 /// A classification as the API reports it; display names come from `rules` in `locale`.
 pub fn classification_to_proto(
     classification: &Classification,
     rules: &RuleSet,
     locale: Locale,
+) -> pb::Classification {
+    let assignments = classification
+        .assignments
+        .iter()
+        .map(|a| assignment_to_proto(a, rules, locale))
+        .collect();
+    let features = features_to_proto(&classification.features);
+    with_assignments(classification, assignments, Some(features))
+}
+
+/// The parts every view shares, around the view's assignments and features.
+fn with_assignments(
+    classification: &Classification,
+    assignments: Vec<pb::Assignment>,
+    features: Option<pb::Features>,
 ) -> pb::Classification {
     pb::Classification {
         customer_id: classification.customer_id.clone(),
@@ -20,13 +79,9 @@ pub fn classification_to_proto(
         as_of: Some(timestamp_to_proto(classification.as_of)),
         rule_set_version: classification.rule_set_version.clone(),
         snapshot: Some(snapshot_info_to_proto(&classification.snapshot)),
-        assignments: classification
-            .assignments
-            .iter()
-            .map(|a| assignment_to_proto(a, rules, locale))
-            .collect(),
+        assignments,
         rfm_scores: classification.rfm_scores.as_ref().map(rfm_scores_to_proto),
-        features: Some(features_to_proto(&classification.features)),
+        features,
     }
 }
 

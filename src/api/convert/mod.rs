@@ -18,8 +18,9 @@ mod refs_and_customers;
 mod time;
 
 pub use classification::{
-    assignment_to_proto, classification_to_proto, fact_to_proto, features_to_proto,
-    reason_to_proto, rfm_scores_to_proto, snapshot_info_to_proto,
+    assignment_to_proto, classification_codes_to_proto, classification_to_proto, fact_to_proto,
+    features_to_proto, present_classification, reason_to_proto, rfm_scores_to_proto,
+    snapshot_info_to_proto, Presentation, View,
 };
 pub use enums::{
     channel_from_pb, channel_to_pb, decision_style_from_pb, decision_style_to_pb,

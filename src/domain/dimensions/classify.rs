@@ -3,8 +3,8 @@
 
 use super::{engagement, feedback, personas, value};
 use super::{Assignment, Classification, Dimension, Reason};
+use crate::domain::compact::CompactHistory;
 use crate::domain::features::{compute_features, Features};
-use crate::domain::history::History;
 use crate::domain::population::PopulationStats;
 use crate::domain::rules::{RuleSet, VersionedRules};
 use crate::domain::time::Timestamp;
@@ -12,7 +12,7 @@ use crate::domain::time::Timestamp;
 /// Everything one classification needs; all of it is plain data.
 pub struct ClassifyInput<'a> {
     pub customer_id: &'a str,
-    pub history: &'a History,
+    pub history: &'a CompactHistory,
     pub as_of: Timestamp,
     pub rules: &'a VersionedRules,
     pub population: &'a PopulationStats,
@@ -50,7 +50,7 @@ impl Decision {
 
 /// Collects assignments in dimension order and applies the profile's pins.
 struct Assignments<'a> {
-    history: &'a History,
+    history: &'a CompactHistory,
     list: Vec<Assignment>,
 }
 

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::super::dimensions::{Classification, Dimension};
-use super::super::history::{code_enum, Birthday, CustomerProfile};
+use super::super::history::{code_enum, Birthday};
 use super::super::time::{days_from_civil, is_leap_year, Timestamp};
 use super::{Touchpoint, Trigger};
 
@@ -172,7 +172,7 @@ impl From<TouchpointSet> for RawTouchpoints {
 /// What the conditions of one request are evaluated against.
 pub(super) struct Facts<'a> {
     pub classification: &'a Classification,
-    pub profile: Option<&'a CustomerProfile>,
+    pub birthday: Option<Birthday>,
     pub birthday_days_ahead: i64,
 }
 
@@ -188,8 +188,7 @@ impl<'a> Facts<'a> {
     }
 
     fn birthday_soon(&self) -> bool {
-        self.profile
-            .and_then(|p| p.birthday)
+        self.birthday
             .and_then(|b| days_until_birthday(b, self.classification.as_of))
             .is_some_and(|days| days <= self.birthday_days_ahead)
     }

@@ -1,7 +1,7 @@
 //! The recommendation engine: matching rows, ranking, merging shared actions, contact policy.
 
 use super::super::dimensions::{Classification, Dimension, NONE};
-use super::super::history::CustomerProfile;
+use super::super::history::Birthday;
 use super::super::rules::{ContactCap, Locale, RuleSet};
 use super::conditions::Facts;
 use super::{PlaybookRow, RecommendedAction, Touchpoint, Trigger, TOUCHPOINT_CHANNEL};
@@ -10,8 +10,8 @@ use super::{PlaybookRow, RecommendedAction, Touchpoint, Trigger, TOUCHPOINT_CHAN
 #[derive(Debug, Clone, Copy)]
 pub struct ActionRequest<'a> {
     pub classification: &'a Classification,
-    /// The stored profile, for the birthday; `None` for an unknown customer.
-    pub profile: Option<&'a CustomerProfile>,
+    /// The profile's birthday; `None` when unknown.
+    pub birthday: Option<Birthday>,
     pub touchpoint: Touchpoint,
     pub locale: Locale,
     /// At most this many actions, counted after ranking with suppressed ones included;
@@ -33,7 +33,7 @@ struct Pick<'a> {
 pub fn recommend(rules: &RuleSet, request: &ActionRequest<'_>) -> Vec<RecommendedAction> {
     let facts = Facts {
         classification: request.classification,
-        profile: request.profile,
+        birthday: request.birthday,
         birthday_days_ahead: rules.birthday.days_ahead,
     };
     let mut picks: Vec<Pick<'_>> = Vec::new();

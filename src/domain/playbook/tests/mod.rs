@@ -138,7 +138,7 @@ impl Customer {
     pub fn request(&self, touchpoint: Touchpoint) -> ActionRequest<'_> {
         ActionRequest {
             classification: &self.classification,
-            profile: self.profile.as_ref(),
+            birthday: self.profile.as_ref().and_then(|p| p.birthday),
             touchpoint,
             locale: Locale::En,
             max_actions: None,

@@ -1,0 +1,391 @@
+//! Resident histories: every customer's compact history held in memory, so that a
+//! classification never waits on the database and whole-population work (snapshots, segment
+//! statistics, batch classification) runs at memory speed on every core.
+//!
+//! The store stays the source of truth. The resident set is loaded from it once, on first
+//! population-wide use (the server does it before it starts listening), and this process keeps
+//! it in step with every write it makes: after the store commits, never before. Writes that
+//! other processes make to the same database (another replica, the `import` command) are picked
+//! up by [`App::reload_histories`].
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use crate::domain::compact::CompactHistory;
+use crate::domain::history::{CustomerProfile, Event, History};
+use crate::store::{Store, StoreError};
+
+/// Customers read per store round trip while loading.
+const LOAD_PAGE: u32 = 2_000;
+
+type Customers = BTreeMap<Arc<str>, Arc<CompactHistory>>;
+
+/// Compact histories by customer id, in id order.
+#[derive(Default)]
+pub struct ResidentHistories {
+    loaded: AtomicBool,
+    /// One load at a time; writers and readers never take it.
+    load_lock: tokio::sync::Mutex<()>,
+    customers: RwLock<Customers>,
+    /// While a load runs: the customers written meanwhile, re-read from the store after it, as
+    /// the page that held them may predate the write.
+    written_during_load: std::sync::Mutex<Option<Vec<String>>>,
+}
+
+/// A consistent view of the whole population at one moment: cheap to take, never blocks
+/// writers while it is used.
+pub type Population = Vec<(Arc<str>, Arc<CompactHistory>)>;
+
+impl ResidentHistories {
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+
+    /// Loads every stored history unless that already happened.
+    pub async fn ensure_loaded(&self, store: &dyn Store) -> Result<(), StoreError> {
+        if self.is_loaded() {
+            return Ok(());
+        }
+        let _one_load = self.load_lock.lock().await;
+        if self.is_loaded() {
+            return Ok(());
+        }
+        self.load(store).await
+    }
+
+    /// Replaces the resident set with what the store holds now.
+    pub async fn reload(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let _one_load = self.load_lock.lock().await;
+        self.load(store).await
+    }
+
+    async fn load(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
+        self.track_writes(Some(Vec::new()));
+        let loaded = self.read_all(store).await;
+        let written = self.track_writes(None).unwrap_or_default();
+        let customers = loaded?;
+        let count = customers.len();
+        if let Ok(mut resident) = self.customers.write() {
+            *resident = customers;
+        }
+        self.loaded.store(true, Ordering::Release);
+        for id in written {
+            let history = store.history(&id).await?;
+            self.put(&id, &history);
+        }
+        tracing::info!(
+            customers = count,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "customer histories loaded into memory"
+        );
+        Ok(())
+    }
+
+    /// Starts (`Some`) or stops (`None`) noting writes; returns what was noted.
+    fn track_writes(&self, start: Option<Vec<String>>) -> Option<Vec<String>> {
+        let mut noted = self.written_during_load.lock().ok()?;
+        std::mem::replace(&mut *noted, start)
+    }
+
+    fn note_write(&self, customer_id: &str) {
+        if let Ok(mut noted) = self.written_during_load.lock() {
+            if let Some(noted) = noted.as_mut() {
+                noted.push(customer_id.to_owned());
+            }
+        }
+    }
+
+    async fn read_all(&self, store: &dyn Store) -> Result<Customers, StoreError> {
+        let mut customers = Customers::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = store.histories(after.as_deref(), LOAD_PAGE).await?;
+            let full = page.len() == LOAD_PAGE as usize;
+            after = page.last().map(|(id, _)| id.clone());
+            for (id, history) in page {
+                customers.insert(id.into(), Arc::new(compact(&history)));
+            }
+            if !full {
+                break;
+            }
+        }
+        Ok(customers)
+    }
+
+    /// The resident history of one customer; `None` when unknown or not loaded.
+    pub fn get(&self, customer_id: &str) -> Option<Arc<CompactHistory>> {
+        let customers = self.customers.read().ok()?;
+        customers.get(customer_id).cloned()
+    }
+
+    /// Every resident customer, in id order.
+    pub fn population(&self) -> Population {
+        match self.customers.read() {
+            Ok(customers) => customers
+                .iter()
+                .map(|(id, history)| (id.clone(), history.clone()))
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Up to `limit` customers with ids strictly after `after`, in id order.
+    pub fn page(&self, after: Option<&str>, limit: usize) -> Population {
+        let Ok(customers) = self.customers.read() else {
+            return Vec::new();
+        };
+        let range = match after {
+            Some(after) => customers
+                .range::<str, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded)),
+            None => customers.range::<str, _>(..),
+        };
+        range
+            .take(limit)
+            .map(|(id, history)| (id.clone(), history.clone()))
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.customers.read().map_or(0, |c| c.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Adds events the store has just committed. Returns the customers whose histories must be
+    /// rebuilt from the store because a new event shares an instant with an older one.
+    pub fn add_events(&self, events: &[Event]) -> Vec<String> {
+        for event in events {
+            self.note_write(&event.customer_id);
+        }
+        if !self.is_loaded() {
+            return Vec::new();
+        }
+        let mut by_customer: BTreeMap<&str, Vec<&Event>> = BTreeMap::new();
+        for event in events {
+            by_customer
+                .entry(event.customer_id.as_str())
+                .or_default()
+                .push(event);
+        }
+        let mut rebuild = Vec::new();
+        let Ok(mut customers) = self.customers.write() else {
+            return rebuild;
+        };
+        for (id, new_events) in by_customer {
+            let entry = customers
+                .entry(Arc::from(id))
+                .or_insert_with(|| Arc::new(CompactHistory::default()));
+            // Readers holding the old history keep it; this customer gets a new one.
+            if !Arc::make_mut(entry).extend(new_events) {
+                rebuild.push(id.to_owned());
+            }
+        }
+        rebuild
+    }
+
+    /// Puts a customer's full history as the store has it now (or removes the customer when
+    /// the store knows nothing of it).
+    pub fn put(&self, customer_id: &str, history: &History) {
+        self.note_write(customer_id);
+        if !self.is_loaded() {
+            return;
+        }
+        if let Ok(mut customers) = self.customers.write() {
+            if history.is_known() {
+                customers.insert(Arc::from(customer_id), Arc::new(compact(history)));
+            } else {
+                customers.remove(customer_id);
+            }
+        }
+    }
+
+    /// Records an upserted profile.
+    pub fn set_profile(&self, profile: &CustomerProfile) {
+        self.note_write(&profile.id);
+        if !self.is_loaded() {
+            return;
+        }
+        if let Ok(mut customers) = self.customers.write() {
+            let entry = customers
+                .entry(Arc::from(profile.id.as_str()))
+                .or_insert_with(|| Arc::new(CompactHistory::default()));
+            Arc::make_mut(entry).set_profile(Some(profile));
+        }
+    }
+
+    pub fn remove(&self, customer_id: &str) {
+        self.note_write(customer_id);
+        if let Ok(mut customers) = self.customers.write() {
+            customers.remove(customer_id);
+        }
+    }
+}
+
+fn compact(history: &History) -> CompactHistory {
+    let mut compact = CompactHistory::from_history(history);
+    compact.shrink_to_fit();
+    compact
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::app::{App, AppSettings, Clock};
+    use crate::domain::compact::CompactHistory;
+    use crate::domain::dimensions::Dimension;
+    use crate::domain::features::compute_features;
+    use crate::domain::history::{
+        CustomerProfile, CustomerRef, Event, EventPayload, Order, Plan, Refund,
+    };
+    use crate::domain::rules::RuleSet;
+    use crate::domain::time::Timestamp;
+    use crate::store::SqliteStore;
+
+    const NOW: i64 = 1_751_328_000;
+
+    struct FixedClock;
+
+    impl Clock for FixedClock {
+        fn now(&self) -> Timestamp {
+            Timestamp::from_seconds(NOW)
+        }
+    }
+
+    async fn loaded_app() -> App {
+        let store = Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap());
+        let app = App::new(
+            store,
+            RuleSet::builtin().unwrap(),
+            AppSettings::default(),
+            Arc::new(FixedClock),
+        );
+        app.load_histories().await.unwrap();
+        app
+    }
+
+    fn at(days_ago: i64) -> Timestamp {
+        Timestamp::from_seconds(NOW - days_ago * 86_400)
+    }
+
+    fn event(id: &str, when: Timestamp, payload: EventPayload) -> (CustomerRef, Event) {
+        let event = Event {
+            event_id: id.into(),
+            customer_id: String::new(),
+            at: when,
+            payload,
+        };
+        (CustomerRef::Id("c1".into()), event)
+    }
+
+    fn order(id: &str, amount: i64, category: &str) -> EventPayload {
+        EventPayload::Order(Order {
+            order_id: id.into(),
+            amount,
+            cost: Some(amount / 2),
+            discount_amount: 0,
+            coupon_code: None,
+            units: 1,
+            categories: vec![category.into()],
+            channel: None,
+            consideration_seconds: Some(60),
+        })
+    }
+
+    /// What the resident set holds must compute the same features as the stored history.
+    async fn assert_in_step(app: &App, id: &str) {
+        let stored = app.store().history(id).await.unwrap();
+        let from_store = CompactHistory::from_history(&stored);
+        let resident = app.resident.get(id).unwrap_or_default();
+        let windows = &app.rules().rules.windows;
+        for as_of in [at(0), at(40), at(400)] {
+            assert_eq!(
+                compute_features(&resident, as_of, windows),
+                compute_features(&from_store, as_of, windows),
+                "customer {id} at {as_of:?}"
+            );
+        }
+        assert_eq!(resident.profile, from_store.profile);
+    }
+
+    #[tokio::test]
+    async fn writes_through_the_app_keep_the_resident_set_in_step() {
+        let app = loaded_app().await;
+        app.record_events(vec![event("e1", at(30), order("o1", 1_000, "tea"))])
+            .await
+            .unwrap();
+        assert_in_step(&app, "c1").await;
+
+        // Later and earlier events, a refund, and an event sharing an instant with a stored
+        // one (which forces a rebuild from the store).
+        let refund = EventPayload::Refund(Refund {
+            order_id: "o1".into(),
+            amount: 400,
+        });
+        app.record_events(vec![
+            event("e3", at(10), refund),
+            event("e0", at(300), order("o0", 2_000, "cake")),
+            event("e2", at(30), EventPayload::Review { rating: 5 }),
+        ])
+        .await
+        .unwrap();
+        assert_in_step(&app, "c1").await;
+
+        // A retry with one new event: duplicates make the app re-read the customer.
+        app.record_events(vec![
+            event("e1", at(30), order("o1", 1_000, "tea")),
+            event("e4", at(5), EventPayload::PlanChange { plan: Plan::Paid }),
+        ])
+        .await
+        .unwrap();
+        assert_in_step(&app, "c1").await;
+        let classified = app
+            .classify(&CustomerRef::Id("c1".into()), &Default::default())
+            .await
+            .unwrap();
+        assert_eq!(classified.classification.features.frequency, 2);
+    }
+
+    #[tokio::test]
+    async fn profiles_pins_and_erasure_reach_the_resident_set() {
+        let app = loaded_app().await;
+        let mut profile = CustomerProfile {
+            id: "c1".into(),
+            ..CustomerProfile::default()
+        };
+        profile.pins.insert(Dimension::ValueTier, "HIGH".to_owned());
+        app.upsert_customer(&profile).await.unwrap();
+        assert_in_step(&app, "c1").await;
+        let reference = CustomerRef::Id("c1".into());
+        let classified = app.classify(&reference, &Default::default()).await.unwrap();
+        assert!(classified.classification.known);
+        assert_eq!(classified.classification.code(Dimension::ValueTier), "HIGH");
+
+        app.delete_customer(&reference).await.unwrap();
+        assert!(app.resident.get("c1").is_none());
+        let classified = app.classify(&reference, &Default::default()).await.unwrap();
+        assert!(!classified.classification.known);
+    }
+
+    #[tokio::test]
+    async fn a_reload_sees_writes_made_past_the_app() {
+        let app = loaded_app().await;
+        app.record_events(vec![event("e1", at(30), order("o1", 1_000, "tea"))])
+            .await
+            .unwrap();
+        // Another process (an import, another replica) writes to the same database.
+        let mut direct = event("e2", at(20), order("o2", 500, "tea")).1;
+        direct.customer_id = "c2".into();
+        app.store().record_events(&[direct]).await.unwrap();
+        assert!(app.resident.get("c2").is_none());
+
+        app.reload_histories().await.unwrap();
+        assert_eq!(app.resident_customers(), 2);
+        assert_in_step(&app, "c1").await;
+        assert_in_step(&app, "c2").await;
+    }
+}
