@@ -154,6 +154,12 @@ enum FormatArg {
     Csv,
 }
 
+/// mimalloc rather than the system allocator: classification allocates many short-lived
+/// strings on every core, and resident histories are millions of small blocks that the system
+/// allocator fragments (measured in BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

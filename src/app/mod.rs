@@ -158,12 +158,12 @@ impl App {
     /// Loads every stored history into memory unless that already happened; population-wide
     /// work does it on first use, the server before it listens.
     pub async fn load_histories(&self) -> Result<(), AppError> {
-        Ok(self.resident.ensure_loaded(self.store.as_ref()).await?)
+        Ok(self.resident.ensure_loaded(&self.store).await?)
     }
 
     /// Re-reads every history from the store: after another process wrote to the database.
     pub async fn reload_histories(&self) -> Result<(), AppError> {
-        Ok(self.resident.reload(self.store.as_ref()).await?)
+        Ok(self.resident.reload(&self.store).await?)
     }
 
     /// Customers whose histories are resident (0 before loading).

@@ -12,12 +12,21 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
+use futures::StreamExt;
+
 use crate::domain::compact::CompactHistory;
 use crate::domain::history::{CustomerProfile, Event, History};
 use crate::store::{Store, StoreError};
 
 /// Customers read per store round trip while loading.
 const LOAD_PAGE: u32 = 2_000;
+/// Customer ids read per round trip while planning the load.
+const ID_PAGE: u32 = 100_000;
+
+/// Pages loaded at once: one per core, plus one waiting on the database.
+fn load_parallelism() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()) + 1
+}
 
 type Customers = BTreeMap<Arc<str>, Arc<CompactHistory>>;
 
@@ -43,7 +52,7 @@ impl ResidentHistories {
     }
 
     /// Loads every stored history unless that already happened.
-    pub async fn ensure_loaded(&self, store: &dyn Store) -> Result<(), StoreError> {
+    pub async fn ensure_loaded(&self, store: &Arc<dyn Store>) -> Result<(), StoreError> {
         if self.is_loaded() {
             return Ok(());
         }
@@ -55,15 +64,15 @@ impl ResidentHistories {
     }
 
     /// Replaces the resident set with what the store holds now.
-    pub async fn reload(&self, store: &dyn Store) -> Result<(), StoreError> {
+    pub async fn reload(&self, store: &Arc<dyn Store>) -> Result<(), StoreError> {
         let _one_load = self.load_lock.lock().await;
         self.load(store).await
     }
 
-    async fn load(&self, store: &dyn Store) -> Result<(), StoreError> {
+    async fn load(&self, store: &Arc<dyn Store>) -> Result<(), StoreError> {
         let started = std::time::Instant::now();
         self.track_writes(Some(Vec::new()));
-        let loaded = self.read_all(store).await;
+        let loaded = Self::read_all(store).await;
         let written = self.track_writes(None).unwrap_or_default();
         let customers = loaded?;
         let count = customers.len();
@@ -97,19 +106,42 @@ impl ResidentHistories {
         }
     }
 
-    async fn read_all(&self, store: &dyn Store) -> Result<Customers, StoreError> {
-        let mut customers = Customers::new();
+    /// Reads every history: the id list first, then pages of it on every core at once, since
+    /// decoding stored events costs more than reading them.
+    async fn read_all(store: &Arc<dyn Store>) -> Result<Customers, StoreError> {
+        let mut starts: Vec<Option<String>> = vec![None];
         let mut after: Option<String> = None;
         loop {
-            let page = store.histories(after.as_deref(), LOAD_PAGE).await?;
-            let full = page.len() == LOAD_PAGE as usize;
-            after = page.last().map(|(id, _)| id.clone());
-            for (id, history) in page {
-                customers.insert(id.into(), Arc::new(compact(&history)));
+            let ids = store.customer_ids(after.as_deref(), ID_PAGE).await?;
+            let full = ids.len() == ID_PAGE as usize;
+            for chunk in ids.chunks(LOAD_PAGE as usize) {
+                if let Some(last) = chunk.last() {
+                    starts.push(Some(last.clone()));
+                }
             }
+            after = ids.last().cloned();
             if !full {
                 break;
             }
+        }
+        let pages = starts.into_iter().map(|after| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let page = store.histories(after.as_deref(), LOAD_PAGE).await?;
+                Ok::<_, StoreError>(
+                    page.into_iter()
+                        .map(|(id, history)| (Arc::<str>::from(id), Arc::new(compact(&history))))
+                        .collect::<Vec<_>>(),
+                )
+            })
+        });
+        let mut pages = futures::stream::iter(pages).buffered(load_parallelism());
+        let mut customers = Customers::new();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|e| StoreError::Backend(format!("history load stopped: {e}")))??;
+            // Pages may overlap when customers arrive meanwhile; the later read wins.
+            customers.extend(page);
         }
         Ok(customers)
     }
@@ -236,6 +268,8 @@ mod tests {
     use std::sync::Arc;
 
     use crate::app::{App, AppSettings, Clock};
+    use futures::StreamExt;
+
     use crate::domain::compact::CompactHistory;
     use crate::domain::dimensions::Dimension;
     use crate::domain::features::compute_features;

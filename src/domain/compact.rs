@@ -67,7 +67,6 @@ pub enum FactKind {
         key: u64,
         amount: i64,
     },
-    Interaction(InteractionKind),
     Ticket {
         key: u64,
         kind: TicketKind,
@@ -92,12 +91,21 @@ pub struct Fact {
     pub kind: FactKind,
 }
 
+/// A dated interaction. Kept apart from the other facts because interactions are the most
+/// numerous events and features only count them, in any order: 16 bytes instead of 72.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InteractionFact {
+    pub at: Timestamp,
+    pub kind: InteractionKind,
+}
+
 /// A history reduced for classification. Facts are in decision order: by instant, then event
-/// id, each event once.
+/// id, each event once; interactions in no particular order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CompactHistory {
     pub profile: Option<ProfileTraits>,
     facts: Vec<Fact>,
+    interactions: Vec<InteractionFact>,
     categories: Vec<u64>,
 }
 
@@ -117,22 +125,23 @@ impl CompactHistory {
     /// that are no longer kept, so the caller must rebuild from the full history.
     pub fn extend<'e>(&mut self, events: impl IntoIterator<Item = &'e Event>) -> bool {
         let mut sorted: Vec<&Event> = events.into_iter().collect();
+        // Interactions are only counted, so their order among equal instants never matters.
+        let ordered = |e: &&&Event| !matches!(e.payload, EventPayload::Interaction { .. });
         if sorted
             .iter()
+            .filter(ordered)
             .any(|e| self.facts.binary_search_by_key(&e.at, |f| f.at).is_ok())
         {
             return false;
         }
         sorted.sort_by(|a, b| (a.at, &a.event_id).cmp(&(b.at, &b.event_id)));
         sorted.dedup_by(|a, b| a.event_id == b.event_id);
-        let appends_only = match (self.facts.last(), sorted.first()) {
+        let appends_only = match (self.facts.last(), sorted.iter().find(ordered)) {
             (Some(last), Some(first)) => last.at < first.at,
             _ => true,
         };
-        self.facts.reserve_exact(sorted.len());
         for event in sorted {
-            let fact = self.reduce(event);
-            self.facts.push(fact);
+            self.push(event);
         }
         if !appends_only {
             // Stable: new events are already in order and never share an instant with old ones.
@@ -148,11 +157,15 @@ impl CompactHistory {
 
     /// An unknown customer has neither a profile nor events.
     pub fn is_known(&self) -> bool {
-        self.profile.is_some() || !self.facts.is_empty()
+        self.profile.is_some() || !self.facts.is_empty() || !self.interactions.is_empty()
     }
 
     pub fn facts(&self) -> &[Fact] {
         &self.facts
+    }
+
+    pub fn interactions(&self) -> &[InteractionFact] {
+        &self.interactions
     }
 
     pub fn order_categories(&self, order: &OrderFact) -> &[u64] {
@@ -164,11 +177,19 @@ impl CompactHistory {
     /// Frees spare capacity: a population of these stays in memory.
     pub fn shrink_to_fit(&mut self) {
         self.facts.shrink_to_fit();
+        self.interactions.shrink_to_fit();
         self.categories.shrink_to_fit();
     }
 
-    fn reduce(&mut self, event: &Event) -> Fact {
+    fn push(&mut self, event: &Event) {
         let kind = match &event.payload {
+            EventPayload::Interaction { kind, .. } => {
+                self.interactions.push(InteractionFact {
+                    at: event.at,
+                    kind: *kind,
+                });
+                return;
+            }
             EventPayload::Order(order) => {
                 let categories_start = u32::try_from(self.categories.len()).unwrap_or(u32::MAX);
                 self.categories
@@ -189,7 +210,6 @@ impl CompactHistory {
                 key: key_of(&refund.order_id),
                 amount: refund.amount,
             },
-            EventPayload::Interaction { kind, .. } => FactKind::Interaction(*kind),
             EventPayload::SupportTicket(update) => FactKind::Ticket {
                 key: key_of(&update.ticket_id),
                 kind: update.kind,
@@ -204,7 +224,7 @@ impl CompactHistory {
             EventPayload::Referral { .. } => FactKind::Referral,
             EventPayload::PlanChange { plan } => FactKind::PlanChange(*plan),
         };
-        Fact { at: event.at, kind }
+        self.facts.push(Fact { at: event.at, kind });
     }
 }
 

@@ -206,6 +206,37 @@ pub fn compute_features(history: &CompactHistory, as_of: Timestamp, windows: &Wi
         ..Features::default()
     };
 
+    for interaction in history.interactions() {
+        let at = interaction.at;
+        if at > as_of {
+            continue;
+        }
+        match interaction.kind {
+            InteractionKind::OutboundContact => {
+                if at.is_within_days(as_of, 30) {
+                    f.outbound_contacts_30d += 1;
+                }
+                if at.is_within_days(as_of, 90) {
+                    f.outbound_contacts_90d += 1;
+                }
+            }
+            other => {
+                if at.is_within_days(as_of, windows.interactions_days) {
+                    f.interactions_90d += 1;
+                }
+                let research = matches!(
+                    other,
+                    InteractionKind::ProductView
+                        | InteractionKind::Comparison
+                        | InteractionKind::ReviewRead
+                );
+                if research && at.is_within_days(as_of, lookback) {
+                    f.research_interactions += 1;
+                }
+            }
+        }
+    }
+
     // Keyed state in first-seen order; keys are looked up by sorting once, not per event,
     // so an account with thousands of orders stays O(n log n).
     let mut orders: Vec<(u64, OrderState)> = Vec::new();
@@ -237,30 +268,6 @@ pub fn compute_features(history: &CompactHistory, as_of: Timestamp, windows: &Wi
             }
             // Applied after the loop: a refund may share its order's instant yet sort before it.
             FactKind::Refund { key, amount } => refunds.push((key, amount)),
-            FactKind::Interaction(kind) => match kind {
-                InteractionKind::OutboundContact => {
-                    if at.is_within_days(as_of, 30) {
-                        f.outbound_contacts_30d += 1;
-                    }
-                    if at.is_within_days(as_of, 90) {
-                        f.outbound_contacts_90d += 1;
-                    }
-                }
-                other => {
-                    if at.is_within_days(as_of, windows.interactions_days) {
-                        f.interactions_90d += 1;
-                    }
-                    let research = matches!(
-                        other,
-                        InteractionKind::ProductView
-                            | InteractionKind::Comparison
-                            | InteractionKind::ReviewRead
-                    );
-                    if research && at.is_within_days(as_of, lookback) {
-                        f.research_interactions += 1;
-                    }
-                }
-            },
             FactKind::Ticket {
                 key,
                 kind,
