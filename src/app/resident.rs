@@ -268,8 +268,6 @@ mod tests {
     use std::sync::Arc;
 
     use crate::app::{App, AppSettings, Clock};
-    use futures::StreamExt;
-
     use crate::domain::compact::CompactHistory;
     use crate::domain::dimensions::Dimension;
     use crate::domain::features::compute_features;
