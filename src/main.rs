@@ -326,7 +326,14 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
             };
             let app = server::build_app(&config, Arc::new(SystemClock)).await?;
             let classified = app
-                .classify(&reference, &ClassifyOptions { as_of, snapshot })
+                .classify(
+                    &reference,
+                    &ClassifyOptions {
+                        as_of,
+                        snapshot,
+                        codes_only: false,
+                    },
+                )
                 .await?;
             print_stdout(&format!(
                 "{}\n",

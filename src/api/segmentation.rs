@@ -78,7 +78,11 @@ pub(super) fn options_from_proto(
         ));
     }
     Ok((
-        ClassifyOptions { as_of, snapshot },
+        ClassifyOptions {
+            as_of,
+            snapshot,
+            codes_only: view == View::Codes,
+        },
         Presentation {
             locale: locale.unwrap_or_default(),
             view,

@@ -74,7 +74,12 @@ impl App {
     /// Counts every stored customer per segment of every dimension (empty segments included):
     /// the whole population re-segmented, on every core.
     pub async fn segment_stats(&self, options: &ClassifyOptions) -> Result<SegmentStats, AppError> {
-        let basis = self.basis(options).await?;
+        // Counts need codes only.
+        let options = ClassifyOptions {
+            codes_only: true,
+            ..*options
+        };
+        let basis = self.basis(&options).await?;
         self.load_histories().await?;
         let population = self.resident.population();
         let rules = basis.rules.clone();

@@ -182,6 +182,7 @@ pub fn classify_with(
         as_of: AS_OF,
         rules,
         population,
+        explain: true,
     })
 }
 

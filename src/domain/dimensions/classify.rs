@@ -16,6 +16,8 @@ pub struct ClassifyInput<'a> {
     pub as_of: Timestamp,
     pub rules: &'a VersionedRules,
     pub population: &'a PopulationStats,
+    /// Whether to record the reasons of each decision; segment codes are the same either way.
+    pub explain: bool,
 }
 
 /// What the dimension rules read.
@@ -24,6 +26,18 @@ pub struct Context<'a> {
     pub features: &'a Features,
     pub rules: &'a RuleSet,
     pub population: &'a PopulationStats,
+    pub explain: bool,
+}
+
+impl Context<'_> {
+    /// A reason for a decision: recorded when the caller asked for explanations, else muted.
+    pub fn reason(&self, rule: &str, matched: bool) -> Reason {
+        if self.explain {
+            Reason::new(rule, matched)
+        } else {
+            Reason::muted(matched)
+        }
+    }
 }
 
 /// A rule-made decision for one dimension, before pins.
@@ -51,6 +65,7 @@ impl Decision {
 /// Collects assignments in dimension order and applies the profile's pins.
 struct Assignments<'a> {
     history: &'a CompactHistory,
+    explain: bool,
     list: Vec<Assignment>,
 }
 
@@ -64,10 +79,15 @@ impl Assignments<'_> {
             .and_then(|p| p.pins.get(&dimension));
         let assignment = match pin {
             Some(pinned) => {
-                let mut reasons = vec![Reason::new("manual_pin", true)
-                    .observed("pinned_segment", pinned)
-                    .observed("rules_would_assign", decision.code)];
-                reasons.extend(decision.reasons);
+                let mut reasons = Vec::new();
+                if self.explain {
+                    reasons.push(
+                        Reason::new("manual_pin", true)
+                            .observed("pinned_segment", pinned)
+                            .observed("rules_would_assign", decision.code),
+                    );
+                    reasons.extend(decision.reasons);
+                }
                 Assignment {
                     dimension,
                     code: pinned.clone(),
@@ -84,7 +104,11 @@ impl Assignments<'_> {
                 dimension,
                 code: decision.code.to_owned(),
                 pinned: false,
-                reasons: decision.reasons,
+                reasons: if self.explain {
+                    decision.reasons
+                } else {
+                    Vec::new()
+                },
                 secondary_traits: decision.secondary.into_iter().map(str::to_owned).collect(),
             },
         };
@@ -113,12 +137,14 @@ pub fn classify(input: ClassifyInput<'_>) -> Classification {
         features: &features,
         rules,
         population: input.population,
+        explain: input.explain,
     };
     let scores = value::rfm_scores(&ctx);
 
     // Decided out of display order where one dimension reads another; sorted at the end.
     let mut a = Assignments {
         history: input.history,
+        explain: input.explain,
         list: Vec::with_capacity(Dimension::ALL.len()),
     };
     a.decide(Dimension::Rfm, value::rfm(&ctx, scores));

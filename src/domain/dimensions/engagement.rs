@@ -1,7 +1,7 @@
 //! Behaviour over time: engagement (3.3), lifecycle (3.5) and activity period (3.6).
 
 use super::classify::{Context, Decision};
-use super::{Reason, NONE};
+use super::NONE;
 
 pub fn engagement(ctx: &Context<'_>) -> Decision {
     let rules = &ctx.rules.engagement;
@@ -13,7 +13,8 @@ pub fn engagement(ctx: &Context<'_>) -> Decision {
     } else {
         "RARE"
     };
-    let reason = Reason::new("engagement.interactions", true)
+    let reason = ctx
+        .reason("engagement.interactions", true)
         .observed("interactions_90d", count)
         .threshold("frequent_min", rules.frequent_min)
         .threshold("occasional_min", rules.occasional_min);
@@ -28,7 +29,8 @@ pub fn lifecycle(ctx: &Context<'_>, satisfaction: &str) -> Decision {
 
     let potential = !f.is_buyer();
     reasons.push(
-        Reason::new("lifecycle.potential", potential).observed("purchases_ever", f.purchases_ever),
+        ctx.reason("lifecycle.potential", potential)
+            .observed("purchases_ever", f.purchases_ever),
     );
     let (Some(recency), Some(tenure), Some(first)) =
         (f.recency_days, f.tenure_days, f.first_purchase_at)
@@ -38,7 +40,7 @@ pub fn lifecycle(ctx: &Context<'_>, satisfaction: &str) -> Decision {
 
     let churned = recency > rules.churned_after_days;
     reasons.push(
-        Reason::new("lifecycle.churned", churned)
+        ctx.reason("lifecycle.churned", churned)
             .observed("recency_days", recency)
             .threshold("churned_after_days", rules.churned_after_days),
     );
@@ -49,7 +51,7 @@ pub fn lifecycle(ctx: &Context<'_>, satisfaction: &str) -> Decision {
     let first_is_recent = f.within(first, rules.new_within_days);
     let new = first_is_recent || f.purchases_ever == 1;
     reasons.push(
-        Reason::new("lifecycle.new", new)
+        ctx.reason("lifecycle.new", new)
             .observed("first_purchase_at", first.to_rfc3339())
             .observed("tenure_days", tenure)
             .observed("purchases_ever", f.purchases_ever)
@@ -64,7 +66,7 @@ pub fn lifecycle(ctx: &Context<'_>, satisfaction: &str) -> Decision {
         && f.purchases_ever >= rules.loyal_min_purchases
         && satisfaction != "LOW";
     reasons.push(
-        Reason::new("lifecycle.loyal", loyal)
+        ctx.reason("lifecycle.loyal", loyal)
             .observed("tenure_days", tenure)
             .observed("purchases_ever", f.purchases_ever)
             .observed("satisfaction", satisfaction)
@@ -80,7 +82,9 @@ pub fn activity_period(ctx: &Context<'_>) -> Decision {
     let Some(recency) = ctx.features.recency_days else {
         return Decision::new(
             NONE,
-            vec![Reason::new("no_purchases", true).observed("purchases_ever", 0)],
+            vec![ctx
+                .reason("no_purchases", true)
+                .observed("purchases_ever", 0)],
         );
     };
     let code = if recency <= rules.active_max_days {
@@ -92,7 +96,8 @@ pub fn activity_period(ctx: &Context<'_>) -> Decision {
     } else {
         "LOST"
     };
-    let reason = Reason::new("activity_period.recency", true)
+    let reason = ctx
+        .reason("activity_period.recency", true)
         .observed("recency_days", recency)
         .threshold("active_max_days", rules.active_max_days)
         .threshold("silent_max_days", rules.silent_max_days)

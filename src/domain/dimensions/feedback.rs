@@ -1,21 +1,21 @@
 //! What customers say: satisfaction (3.7) and advocacy (3.8).
 
 use super::classify::{Context, Decision};
-use super::Reason;
 
 pub fn satisfaction(ctx: &Context<'_>) -> Decision {
     let f = ctx.features;
     let rules = &ctx.rules.satisfaction;
     let complaints = f.count_tickets(rules.complaint_window_days, |t| t.kind.is_complaint());
     let complaint_reason = |matched: bool| {
-        Reason::new("satisfaction.recent_complaint", matched)
+        ctx.reason("satisfaction.recent_complaint", matched)
             .observed("complaint_tickets", complaints)
             .threshold("complaint_window_days", rules.complaint_window_days)
     };
 
     let Some(average) = f.csat_avg_365d else {
         let code = if complaints > 0 { "LOW" } else { "UNKNOWN" };
-        let no_csat = Reason::new("satisfaction.no_csat", true)
+        let no_csat = ctx
+            .reason("satisfaction.no_csat", true)
             .observed("csat_answers", 0)
             .threshold("feedback_days", ctx.rules.windows.feedback_days);
         return Decision::new(code, vec![no_csat, complaint_reason(complaints > 0)]);
@@ -28,7 +28,8 @@ pub fn satisfaction(ctx: &Context<'_>) -> Decision {
     } else {
         "LOW"
     };
-    let csat_reason = Reason::new("satisfaction.csat_average", true)
+    let csat_reason = ctx
+        .reason("satisfaction.csat_average", true)
         .observed("csat_avg_365d", average)
         .observed("csat_answers", f.csat_count_365d)
         .threshold("high_min_csat", rules.high_min_csat)
@@ -48,12 +49,14 @@ pub fn advocacy(ctx: &Context<'_>) -> Decision {
     let referrals = f.referrals_365d;
     let Some(nps) = f.last_nps else {
         let promoter = referrals >= 1;
-        let reason = Reason::new("advocacy.referral_without_nps", promoter)
+        let reason = ctx
+            .reason("advocacy.referral_without_nps", promoter)
             .observed("referrals_365d", referrals)
             .threshold("min_referrals", 1);
         return Decision::new(if promoter { "PROMOTER" } else { "UNKNOWN" }, vec![reason]);
     };
-    let nps_reason = Reason::new("advocacy.latest_nps", true)
+    let nps_reason = ctx
+        .reason("advocacy.latest_nps", true)
         .observed("last_nps", nps.score)
         .observed("last_nps_at", nps.at.to_rfc3339())
         .threshold("promoter_min_nps", rules.promoter_min_nps)
@@ -63,7 +66,8 @@ pub fn advocacy(ctx: &Context<'_>) -> Decision {
     }
     if nps.score >= rules.passive_min_nps {
         let lifted = rules.referral_lifts_passive && referrals >= 1;
-        let lift_reason = Reason::new("advocacy.passive_lifted_by_referral", lifted)
+        let lift_reason = ctx
+            .reason("advocacy.passive_lifted_by_referral", lifted)
             .observed("referrals_365d", referrals)
             .threshold("min_referrals", 1);
         return Decision::new(

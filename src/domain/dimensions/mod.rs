@@ -116,6 +116,10 @@ pub struct Reason {
     pub matched: bool,
     pub observed: Vec<Fact>,
     pub thresholds: Vec<Fact>,
+    /// A reason nobody will read (codes-only classification): records nothing, so that no
+    /// value is rendered as text. Rendering is most of a classification's cost.
+    #[serde(skip)]
+    muted: bool,
 }
 
 impl Reason {
@@ -125,16 +129,32 @@ impl Reason {
             matched,
             observed: Vec::new(),
             thresholds: Vec::new(),
+            muted: false,
+        }
+    }
+
+    /// A reason that records nothing.
+    pub fn muted(matched: bool) -> Self {
+        Self {
+            rule: String::new(),
+            matched,
+            observed: Vec::new(),
+            thresholds: Vec::new(),
+            muted: true,
         }
     }
 
     pub fn observed(mut self, name: &str, value: impl ToString) -> Self {
-        self.observed.push(Fact::new(name, value));
+        if !self.muted {
+            self.observed.push(Fact::new(name, value));
+        }
         self
     }
 
     pub fn threshold(mut self, name: &str, value: impl ToString) -> Self {
-        self.thresholds.push(Fact::new(name, value));
+        if !self.muted {
+            self.thresholds.push(Fact::new(name, value));
+        }
         self
     }
 }

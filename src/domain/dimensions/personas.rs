@@ -32,7 +32,8 @@ pub fn sales_persona(ctx: &Context<'_>) -> Decision {
     let rules = &ctx.rules.sales_persona;
 
     let free_plan = matches!(f.current_plan, Some(Plan::Free | Plan::Trial));
-    let free = Reason::new("sales_persona.free", !f.is_buyer() && free_plan)
+    let free = ctx
+        .reason("sales_persona.free", !f.is_buyer() && free_plan)
         .observed("purchases_ever", f.purchases_ever)
         .observed("current_plan", f.current_plan.map_or("none", Plan::code))
         .threshold("plans", "FREE|TRIAL");
@@ -40,7 +41,8 @@ pub fn sales_persona(ctx: &Context<'_>) -> Decision {
     let first_recent = f
         .first_purchase_at
         .is_some_and(|t| f.within(t, rules.new_within_days));
-    let new = Reason::new("sales_persona.new", first_recent)
+    let new = ctx
+        .reason("sales_persona.new", first_recent)
         .observed(
             "first_purchase_at",
             f.first_purchase_at
@@ -51,36 +53,38 @@ pub fn sales_persona(ctx: &Context<'_>) -> Decision {
     let bargain_share = f
         .discount_share
         .is_some_and(|s| s.at_least_ppm(rules.bargain_min_discount_share.ppm));
-    let bargain = Reason::new(
-        "sales_persona.bargain_hunter",
-        bargain_share && f.frequency >= rules.bargain_min_purchases,
-    )
-    .observed("discount_share", fraction_text(f.discount_share))
-    .observed("frequency", f.frequency)
-    .threshold(
-        "bargain_min_discount_share",
-        rules.bargain_min_discount_share,
-    )
-    .threshold("bargain_min_purchases", rules.bargain_min_purchases);
+    let bargain = ctx
+        .reason(
+            "sales_persona.bargain_hunter",
+            bargain_share && f.frequency >= rules.bargain_min_purchases,
+        )
+        .observed("discount_share", fraction_text(f.discount_share))
+        .observed("frequency", f.frequency)
+        .threshold(
+            "bargain_min_discount_share",
+            rules.bargain_min_discount_share,
+        )
+        .threshold("bargain_min_purchases", rules.bargain_min_purchases);
 
     let median = f.median_consideration_seconds;
     let impulse_median = median.is_some_and(|m| {
         m.numerator <= i128::from(rules.impulse_max_median_seconds) * m.denominator
     });
-    let impulse = Reason::new(
-        "sales_persona.impulse",
-        f.consideration_count >= rules.impulse_min_considerations && impulse_median,
-    )
-    .observed("consideration_count", f.consideration_count)
-    .observed("median_consideration_seconds", fraction_text(median))
-    .threshold(
-        "impulse_min_considerations",
-        rules.impulse_min_considerations,
-    )
-    .threshold(
-        "impulse_max_median_seconds",
-        rules.impulse_max_median_seconds,
-    );
+    let impulse = ctx
+        .reason(
+            "sales_persona.impulse",
+            f.consideration_count >= rules.impulse_min_considerations && impulse_median,
+        )
+        .observed("consideration_count", f.consideration_count)
+        .observed("median_consideration_seconds", fraction_text(median))
+        .threshold(
+            "impulse_min_considerations",
+            rules.impulse_min_considerations,
+        )
+        .threshold(
+            "impulse_max_median_seconds",
+            rules.impulse_max_median_seconds,
+        );
 
     let researches = f
         .research_per_purchase
@@ -89,7 +93,8 @@ pub fn sales_persona(ctx: &Context<'_>) -> Decision {
         && median.is_some_and(|m| {
             m.numerator >= i128::from(rules.informed_min_median_seconds) * m.denominator
         });
-    let informed = Reason::new("sales_persona.informed", researches || deliberates)
+    let informed = ctx
+        .reason("sales_persona.informed", researches || deliberates)
         .observed("research_per_purchase", f.research_per_purchase)
         .observed("consideration_count", f.consideration_count)
         .observed("median_consideration_seconds", fraction_text(median))
@@ -131,67 +136,72 @@ pub fn service_persona(ctx: &Context<'_>, advocacy: &str, lifecycle: &str) -> De
     let bad_csat = f
         .last_csat
         .is_some_and(|csat| csat.score <= rules.angry_max_csat && f.within(csat.at, 30));
-    let angry = Reason::new(
-        "service_persona.angry",
-        unresolved > 0 || upset > 0 || bad_csat,
-    )
-    .observed("unresolved_complaint_tickets", unresolved)
-    .observed("negative_complaint_tickets_30d", upset)
-    .observed(
-        "last_csat",
-        f.last_csat
-            .map_or("none".to_owned(), |c| c.score.to_string()),
-    )
-    .observed(
-        "last_csat_at",
-        f.last_csat.map_or("none".to_owned(), |c| c.at.to_rfc3339()),
-    )
-    .threshold(
-        "angry_unresolved_window_days",
-        rules.angry_unresolved_window_days,
-    )
-    .threshold("angry_max_sentiment", rules.angry_max_sentiment)
-    .threshold("angry_max_csat", rules.angry_max_csat);
+    let angry = ctx
+        .reason(
+            "service_persona.angry",
+            unresolved > 0 || upset > 0 || bad_csat,
+        )
+        .observed("unresolved_complaint_tickets", unresolved)
+        .observed("negative_complaint_tickets_30d", upset)
+        .observed(
+            "last_csat",
+            f.last_csat
+                .map_or("none".to_owned(), |c| c.score.to_string()),
+        )
+        .observed(
+            "last_csat_at",
+            f.last_csat.map_or("none".to_owned(), |c| c.at.to_rfc3339()),
+        )
+        .threshold(
+            "angry_unresolved_window_days",
+            rules.angry_unresolved_window_days,
+        )
+        .threshold("angry_max_sentiment", rules.angry_max_sentiment)
+        .threshold("angry_max_csat", rules.angry_max_csat);
 
     let escalations = f.count_tickets(90, |t| t.kind == TicketKind::Escalation);
     let recent_tickets = f.count_tickets(30, |_| true);
-    let demanding = Reason::new(
-        "service_persona.demanding",
-        escalations >= rules.demanding_min_escalations_90d
-            || recent_tickets >= rules.demanding_min_tickets_30d,
-    )
-    .observed("escalation_tickets_90d", escalations)
-    .observed("tickets_30d", recent_tickets)
-    .threshold(
-        "demanding_min_escalations_90d",
-        rules.demanding_min_escalations_90d,
-    )
-    .threshold("demanding_min_tickets_30d", rules.demanding_min_tickets_30d);
+    let demanding = ctx
+        .reason(
+            "service_persona.demanding",
+            escalations >= rules.demanding_min_escalations_90d
+                || recent_tickets >= rules.demanding_min_tickets_30d,
+        )
+        .observed("escalation_tickets_90d", escalations)
+        .observed("tickets_30d", recent_tickets)
+        .threshold(
+            "demanding_min_escalations_90d",
+            rules.demanding_min_escalations_90d,
+        )
+        .threshold("demanding_min_tickets_30d", rules.demanding_min_tickets_30d);
 
     let questions = f.count_tickets(90, |t| t.kind == TicketKind::Question);
-    let curious = Reason::new(
-        "service_persona.curious",
-        questions >= rules.curious_min_questions_90d,
-    )
-    .observed("question_tickets_90d", questions)
-    .threshold("curious_min_questions_90d", rules.curious_min_questions_90d);
+    let curious = ctx
+        .reason(
+            "service_persona.curious",
+            questions >= rules.curious_min_questions_90d,
+        )
+        .observed("question_tickets_90d", questions)
+        .threshold("curious_min_questions_90d", rules.curious_min_questions_90d);
 
     let complaints = f.count_tickets(rules.advocate_complaint_free_days, |t| {
         t.kind.is_complaint()
     });
-    let advocate = Reason::new(
-        "service_persona.brand_advocate",
-        advocacy == "PROMOTER" && complaints == 0,
-    )
-    .observed("advocacy", advocacy)
-    .observed("complaint_tickets", complaints)
-    .threshold(
-        "advocate_complaint_free_days",
-        rules.advocate_complaint_free_days,
-    );
+    let advocate = ctx
+        .reason(
+            "service_persona.brand_advocate",
+            advocacy == "PROMOTER" && complaints == 0,
+        )
+        .observed("advocacy", advocacy)
+        .observed("complaint_tickets", complaints)
+        .threshold(
+            "advocate_complaint_free_days",
+            rules.advocate_complaint_free_days,
+        );
 
-    let loyal =
-        Reason::new("service_persona.loyal", lifecycle == "LOYAL").observed("lifecycle", lifecycle);
+    let loyal = ctx
+        .reason("service_persona.loyal", lifecycle == "LOYAL")
+        .observed("lifecycle", lifecycle);
 
     first_match_with_traits(
         vec![
@@ -223,7 +233,7 @@ pub fn customer_type(ctx: &Context<'_>, inputs: &TypeInputs<'_>) -> Decision {
         .is_some_and(|r| r.at_least_ppm(rules.problem_min_refund_rate.ppm));
     let problem = serious >= rules.problem_min_tickets_180d || refunds;
     reasons.push(
-        Reason::new("customer_type.problem", problem)
+        ctx.reason("customer_type.problem", problem)
             .observed("complaint_claim_escalation_tickets_180d", serious)
             .observed("refund_rate", fraction_text(f.refund_rate))
             .threshold("problem_min_tickets_180d", rules.problem_min_tickets_180d)
@@ -235,7 +245,7 @@ pub fn customer_type(ctx: &Context<'_>, inputs: &TypeInputs<'_>) -> Decision {
 
     let value = inputs.value_tier == "HIGH" && matches!(inputs.lifecycle, "MATURE" | "LOYAL");
     reasons.push(
-        Reason::new("customer_type.value", value)
+        ctx.reason("customer_type.value", value)
             .observed("value_tier", inputs.value_tier)
             .observed("lifecycle", inputs.lifecycle)
             .threshold("value_tier", "HIGH")
@@ -249,7 +259,7 @@ pub fn customer_type(ctx: &Context<'_>, inputs: &TypeInputs<'_>) -> Decision {
         matches!(inputs.lifecycle, "NEW" | "POTENTIAL") && inputs.engagement == "FREQUENT";
     let growing = f.is_buyer() && f.spend_trend > 0 && inputs.value_tier != "HIGH";
     reasons.push(
-        Reason::new("customer_type.potential", young_and_engaged || growing)
+        ctx.reason("customer_type.potential", young_and_engaged || growing)
             .observed("lifecycle", inputs.lifecycle)
             .observed("engagement", inputs.engagement)
             .observed("spend_trend", f.spend_trend)
@@ -266,7 +276,7 @@ pub fn customer_type(ctx: &Context<'_>, inputs: &TypeInputs<'_>) -> Decision {
         .is_some_and(|s| s.at_least_ppm(rules.convenience_min_discount_share.ppm));
     let convenience = f.is_buyer() && (discount_led || inputs.lifecycle != "LOYAL");
     reasons.push(
-        Reason::new("customer_type.convenience", convenience)
+        ctx.reason("customer_type.convenience", convenience)
             .observed("purchases_ever", f.purchases_ever)
             .observed("discount_share", fraction_text(f.discount_share))
             .observed("lifecycle", inputs.lifecycle)

@@ -2,7 +2,7 @@
 //! All are `NONE` for a customer without purchases.
 
 use super::classify::{Context, Decision};
-use super::{Reason, RfmScores, NONE};
+use super::{RfmScores, NONE};
 use crate::domain::population::Distribution;
 use crate::domain::rules::{BigAccountRule, HighLowMethod};
 
@@ -18,10 +18,12 @@ pub fn rfm_scores(ctx: &Context<'_>) -> Option<RfmScores> {
     })
 }
 
-fn no_purchases() -> Decision {
+fn no_purchases(ctx: &Context<'_>) -> Decision {
     Decision::new(
         NONE,
-        vec![Reason::new("no_purchases", true).observed("purchases_ever", 0)],
+        vec![ctx
+            .reason("no_purchases", true)
+            .observed("purchases_ever", 0)],
     )
 }
 
@@ -75,7 +77,7 @@ fn beyond_centre(
 
 pub fn rfm(ctx: &Context<'_>, scores: Option<RfmScores>) -> Decision {
     let (Some(scores), Some(recency)) = (scores, ctx.features.recency_days) else {
-        return no_purchases();
+        return no_purchases(ctx);
     };
     let f = ctx.features;
     let rules = &ctx.rules.rfm;
@@ -119,16 +121,16 @@ pub fn rfm(ctx: &Context<'_>, scores: Option<RfmScores>) -> Decision {
         (false, false, false) => "GENERAL_RETAIN",
     };
     let reasons = vec![
-        Reason::new("rfm.scores", true)
+        ctx.reason("rfm.scores", true)
             .observed("rfm", scores.code())
             .observed("active_buyers", pop.active_buyers()),
-        Reason::new("rfm.recency_high", r_high)
+        ctx.reason("rfm.recency_high", r_high)
             .observed("recency_days", recency)
             .threshold(&format!("{centre}_recency_days"), r_centre),
-        Reason::new("rfm.frequency_high", f_high)
+        ctx.reason("rfm.frequency_high", f_high)
             .observed("frequency", f.frequency)
             .threshold(&format!("{centre}_frequency"), f_centre),
-        Reason::new("rfm.monetary_high", m_high)
+        ctx.reason("rfm.monetary_high", m_high)
             .observed("monetary", f.monetary)
             .threshold(&format!("{centre}_monetary"), m_centre),
     ];
@@ -138,13 +140,14 @@ pub fn rfm(ctx: &Context<'_>, scores: Option<RfmScores>) -> Decision {
 pub fn value_tier(ctx: &Context<'_>) -> Decision {
     let f = ctx.features;
     if !f.is_buyer() {
-        return no_purchases();
+        return no_purchases(ctx);
     }
     let lookback = ctx.rules.windows.lookback_days;
     if !f.is_active_buyer() {
         return Decision::new(
             "LOW",
-            vec![Reason::new("value_tier.no_purchase_in_lookback", true)
+            vec![ctx
+                .reason("value_tier.no_purchase_in_lookback", true)
                 .observed("frequency", 0)
                 .threshold("lookback_days", lookback)],
         );
@@ -155,7 +158,8 @@ pub fn value_tier(ctx: &Context<'_>) -> Decision {
         .last_high
         .as_ref()
         .is_some_and(|mark| mark.is_at_or_before(profit, id));
-    let mut high_reason = Reason::new("value_tier.high_head", high)
+    let mut high_reason = ctx
+        .reason("value_tier.high_head", high)
         .observed("profit", profit)
         .threshold("high_profit_share", ctx.rules.value_tier.high_profit_share)
         .threshold("high_customers", bounds.high_count);
@@ -171,7 +175,8 @@ pub fn value_tier(ctx: &Context<'_>) -> Decision {
     let low = bounds.first_low.as_ref().is_some_and(|mark| {
         profit < mark.profit || (profit == mark.profit && id >= mark.customer_id.as_str())
     });
-    let mut low_reason = Reason::new("value_tier.low_tail", low)
+    let mut low_reason = ctx
+        .reason("value_tier.low_tail", low)
         .observed("profit", profit)
         .threshold(
             "low_customer_share",
@@ -192,13 +197,14 @@ pub fn value_tier(ctx: &Context<'_>) -> Decision {
 pub fn demand(ctx: &Context<'_>) -> Decision {
     let f = ctx.features;
     if !f.is_buyer() {
-        return no_purchases();
+        return no_purchases(ctx);
     }
     let rules = &ctx.rules.demand;
     let score = ctx.population.units.score_ascending(f.units as i64);
     let categories = f.distinct_categories;
     let high = score >= rules.high_units_score || categories >= rules.high_min_categories;
-    let high_reason = Reason::new("demand.high", high)
+    let high_reason = ctx
+        .reason("demand.high", high)
         .observed("units", f.units)
         .observed("units_score", score)
         .observed("distinct_categories", categories)
@@ -208,7 +214,8 @@ pub fn demand(ctx: &Context<'_>) -> Decision {
         return Decision::new("HIGH", vec![high_reason]);
     }
     let low = score <= rules.low_max_units_score && categories < rules.low_categories_below;
-    let low_reason = Reason::new("demand.low", low)
+    let low_reason = ctx
+        .reason("demand.low", low)
         .observed("units_score", score)
         .observed("distinct_categories", categories)
         .threshold("low_max_units_score", rules.low_max_units_score)
@@ -222,25 +229,26 @@ pub fn demand(ctx: &Context<'_>) -> Decision {
 pub fn account_quadrant(ctx: &Context<'_>, scores: Option<RfmScores>) -> Decision {
     let f = ctx.features;
     let (Some(scores), Some(tenure)) = (scores, f.tenure_days) else {
-        return no_purchases();
+        return no_purchases(ctx);
     };
     let rules = &ctx.rules.account_quadrant;
     let old = tenure >= rules.old_min_tenure_days;
-    let old_reason = Reason::new("account_quadrant.old", old)
+    let old_reason = ctx
+        .reason("account_quadrant.old", old)
         .observed("tenure_days", tenure)
         .threshold("old_min_tenure_days", rules.old_min_tenure_days);
     let big_reason = match rules.big_rule {
-        BigAccountRule::MScore => Reason::new(
-            "account_quadrant.big",
-            scores.monetary >= rules.big_min_m_score,
-        )
-        .observed("m_score", scores.monetary)
-        .threshold("big_min_m_score", rules.big_min_m_score),
-        BigAccountRule::FixedAmount => {
-            Reason::new("account_quadrant.big", f.monetary >= rules.big_min_monetary)
-                .observed("monetary", f.monetary)
-                .threshold("big_min_monetary", rules.big_min_monetary)
-        }
+        BigAccountRule::MScore => ctx
+            .reason(
+                "account_quadrant.big",
+                scores.monetary >= rules.big_min_m_score,
+            )
+            .observed("m_score", scores.monetary)
+            .threshold("big_min_m_score", rules.big_min_m_score),
+        BigAccountRule::FixedAmount => ctx
+            .reason("account_quadrant.big", f.monetary >= rules.big_min_monetary)
+            .observed("monetary", f.monetary)
+            .threshold("big_min_monetary", rules.big_min_monetary),
     };
     let code = match (old, big_reason.matched) {
         (true, true) => "OLD_BIG",

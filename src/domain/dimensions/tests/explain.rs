@@ -1,0 +1,58 @@
+//! Reasons are an explanation, never an input: classifying without them gives the same codes.
+
+use crate::demo::{generate, DemoConfig};
+use crate::domain::compact::CompactHistory;
+use crate::domain::dimensions::{classify, ClassifyInput};
+use crate::domain::features::compute_features;
+use crate::domain::population::{build_population, BuyerSample};
+use crate::domain::rules::RuleSet;
+
+#[test]
+fn codes_only_classification_agrees_with_the_explained_one_on_every_persona() {
+    let config = DemoConfig {
+        customers: 1_500,
+        ..DemoConfig::default()
+    };
+    let rules = RuleSet::builtin().expect("built-in rules");
+    let customers: Vec<(String, CompactHistory)> = generate(&config)
+        .customers
+        .iter()
+        .map(|c| (c.id.clone(), CompactHistory::from_history(&c.history())))
+        .collect();
+    let samples = customers.iter().filter_map(|(id, history)| {
+        BuyerSample::from_features(
+            id,
+            &compute_features(history, config.as_of, &rules.rules.windows),
+        )
+    });
+    let population = build_population(
+        samples,
+        config.as_of,
+        customers.len() as u64,
+        &rules.rules.value_tier,
+    );
+    for (id, history) in &customers {
+        let run = |explain| {
+            classify(ClassifyInput {
+                customer_id: id,
+                history,
+                as_of: config.as_of,
+                rules: &rules,
+                population: &population,
+                explain,
+            })
+        };
+        let (explained, quiet) = (run(true), run(false));
+        assert_eq!(quiet.rfm_scores, explained.rfm_scores, "{id}");
+        assert_eq!(quiet.features, explained.features, "{id}");
+        for (q, e) in quiet.assignments.iter().zip(&explained.assignments) {
+            assert_eq!(
+                (q.dimension, &q.code, q.pinned, &q.secondary_traits),
+                (e.dimension, &e.code, e.pinned, &e.secondary_traits),
+                "{id}"
+            );
+            assert!(q.reasons.is_empty(), "{id}: quiet reasons recorded");
+            assert!(!e.reasons.is_empty(), "{id}: {:?} unexplained", e.dimension);
+        }
+    }
+}
