@@ -151,6 +151,7 @@ fn segment_counts(config: &DemoConfig) -> BTreeMap<Dimension, BTreeMap<String, u
             as_of: config.as_of,
             rules: &rules,
             population: &population,
+            explain: true,
         });
         for assignment in &classification.assignments {
             if !assignment.pinned {
