@@ -29,6 +29,10 @@ pub struct Config {
     pub snapshot_refresh_events: u64,
     /// Snapshots at past `as_of` instants kept in memory.
     pub past_snapshot_cache: usize,
+    /// Re-read every history from the database this often (0 = never). Needed only when other
+    /// processes write to the same database (several replicas on PostgreSQL): a replica sees
+    /// its own writes at once and other replicas' writes after at most this long.
+    pub history_reload_seconds: u64,
     /// Server-side limit of one call, seconds.
     pub request_timeout_seconds: u64,
     /// Calls served at once per connection; more wait in HTTP/2 flow control.
@@ -132,6 +136,7 @@ impl Default for Config {
             snapshot_interval_seconds: 300,
             snapshot_refresh_events: 10_000,
             past_snapshot_cache: 8,
+            history_reload_seconds: 0,
             request_timeout_seconds: 30,
             concurrency_limit_per_connection: 256,
             max_message_bytes: 16 * 1024 * 1024,

@@ -8,7 +8,7 @@
 //! other processes make to the same database (another replica, the `import` command) are picked
 //! up by [`App::reload_histories`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -72,13 +72,33 @@ impl ResidentHistories {
     async fn load(&self, store: &Arc<dyn Store>) -> Result<(), StoreError> {
         let started = std::time::Instant::now();
         self.track_writes(Some(Vec::new()));
-        let loaded = Self::read_all(store).await;
+        // A first load builds the set aside; a reload replaces it page by page, so that it
+        // never holds two copies of the population.
+        let reloading = self.is_loaded();
+        let mut fresh = Customers::new();
+        let mut seen: HashSet<Arc<str>> = HashSet::new();
+        let loaded = Self::read_all(store, |page| {
+            if !reloading {
+                fresh.extend(page);
+            } else if let Ok(mut resident) = self.customers.write() {
+                for (id, history) in page {
+                    seen.insert(id.clone());
+                    resident.insert(id, history);
+                }
+            }
+        })
+        .await;
         let written = self.track_writes(None).unwrap_or_default();
-        let customers = loaded?;
-        let count = customers.len();
+        loaded?;
         if let Ok(mut resident) = self.customers.write() {
-            *resident = customers;
+            if reloading {
+                // Erased elsewhere; this process's own new customers are re-read below.
+                resident.retain(|id, _| seen.contains(id));
+            } else {
+                *resident = fresh;
+            }
         }
+        let count = self.len();
         self.loaded.store(true, Ordering::Release);
         for id in written {
             let history = store.history(&id).await?;
@@ -108,7 +128,10 @@ impl ResidentHistories {
 
     /// Reads every history: the id list first, then pages of it on every core at once, since
     /// decoding stored events costs more than reading them.
-    async fn read_all(store: &Arc<dyn Store>) -> Result<Customers, StoreError> {
+    async fn read_all(
+        store: &Arc<dyn Store>,
+        mut take: impl FnMut(Population),
+    ) -> Result<(), StoreError> {
         let mut starts: Vec<Option<String>> = vec![None];
         let mut after: Option<String> = None;
         loop {
@@ -136,14 +159,13 @@ impl ResidentHistories {
             })
         });
         let mut pages = futures::stream::iter(pages).buffered(load_parallelism());
-        let mut customers = Customers::new();
         while let Some(page) = pages.next().await {
             let page =
                 page.map_err(|e| StoreError::Backend(format!("history load stopped: {e}")))??;
             // Pages may overlap when customers arrive meanwhile; the later read wins.
-            customers.extend(page);
+            take(page);
         }
-        Ok(customers)
+        Ok(())
     }
 
     /// The resident history of one customer; `None` when unknown or not loaded.
@@ -253,6 +275,30 @@ impl ResidentHistories {
         self.note_write(customer_id);
         if let Ok(mut customers) = self.customers.write() {
             customers.remove(customer_id);
+        }
+    }
+}
+
+impl super::App {
+    /// Re-reads every history every `interval` until `shutdown` (never when it is zero), so
+    /// that writes of other replicas reach this one's resident set.
+    pub async fn run_history_reloader(
+        self: Arc<Self>,
+        interval: std::time::Duration,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        if interval.is_zero() {
+            return;
+        }
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
+            if let Err(error) = self.reload_histories().await {
+                tracing::warn!(%error, "history reload failed; the resident set stays as it was");
+            }
         }
     }
 }
@@ -419,5 +465,11 @@ mod tests {
         assert_eq!(app.resident_customers(), 2);
         assert_in_step(&app, "c1").await;
         assert_in_step(&app, "c2").await;
+
+        // Erased by another process: gone after the next reload.
+        app.store().delete_customer("c2").await.unwrap();
+        app.reload_histories().await.unwrap();
+        assert_eq!(app.resident_customers(), 1);
+        assert!(app.resident.get("c2").is_none());
     }
 }

@@ -191,6 +191,10 @@ pub async fn start(
             Duration::from_secs(config.snapshot_interval_seconds),
             stopped(stopping.clone()),
         )),
+        tokio::spawn(app.clone().run_history_reloader(
+            Duration::from_secs(config.history_reload_seconds),
+            stopped(stopping.clone()),
+        )),
         tokio::spawn(health::watch_database(
             app.clone(),
             health.clone(),
