@@ -1,0 +1,170 @@
+//! The bench's side of the wire: connections to the server under test, the API key on every
+//! call, the request options, and the three unary calls the latency phases compare.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+use tonic::service::Interceptor;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Status};
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+use segmenter::api::pb;
+use segmenter::api::pb::history_service_client::HistoryServiceClient;
+use segmenter::api::pb::segmentation_service_client::SegmentationServiceClient;
+
+/// Large enough for any response the bench asks for (BatchClassify pages, segment stats).
+const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Adds `authorization: Bearer <key>` to every call.
+#[derive(Clone)]
+pub struct BearerAuth(MetadataValue<Ascii>);
+
+impl Interceptor for BearerAuth {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+type Authed = InterceptedService<Channel, BearerAuth>;
+
+/// Clients of every service over one HTTP/2 connection; clones share the connection.
+#[derive(Clone)]
+pub struct Connection {
+    pub segmentation: SegmentationServiceClient<Authed>,
+    pub history: HistoryServiceClient<Authed>,
+    /// Health checks need no key, like the orchestrators that send them.
+    pub health: HealthClient<Channel>,
+}
+
+impl Connection {
+    /// Opens a new HTTP/2 connection to `addr` (host:port) that sends `key` on every call.
+    pub async fn open(addr: &str, key: &str) -> Result<Connection> {
+        let channel = Endpoint::from_shared(format!("http://{addr}"))?
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(5))
+            .connect()
+            .await
+            .with_context(|| format!("cannot connect to {addr}"))?;
+        let value: MetadataValue<Ascii> = format!("Bearer {key}")
+            .parse()
+            .context("the API key is not valid metadata")?;
+        let auth = BearerAuth(value);
+        Ok(Connection {
+            segmentation: SegmentationServiceClient::with_interceptor(
+                channel.clone(),
+                auth.clone(),
+            )
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            history: HistoryServiceClient::with_interceptor(channel.clone(), auth)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            health: HealthClient::new(channel),
+        })
+    }
+
+    /// `true` once the whole server reports SERVING.
+    pub async fn is_serving(&mut self) -> bool {
+        let request = HealthCheckRequest {
+            service: String::new(),
+        };
+        match self.health.check(request).await {
+            Ok(response) => response.into_inner().status == SERVING,
+            Err(_) => false,
+        }
+    }
+
+    /// One call of `kind` about `customer`; the response is decoded, then dropped.
+    pub async fn call(
+        &mut self,
+        kind: CallKind,
+        customer: &str,
+        options: &pb::ClassifyOptions,
+    ) -> Result<(), Status> {
+        match kind {
+            CallKind::Health => {
+                let request = HealthCheckRequest {
+                    service: String::new(),
+                };
+                self.health.check(request).await?;
+            }
+            CallKind::Classify => {
+                let request = pb::ClassifyRequest {
+                    customer: Some(by_id(customer)),
+                    options: Some(options.clone()),
+                };
+                self.segmentation.classify(request).await?;
+            }
+            CallKind::Recommend => {
+                let request = pb::RecommendActionRequest {
+                    customer: Some(by_id(customer)),
+                    touchpoint: pb::Touchpoint::InboundCall as i32,
+                    options: Some(options.clone()),
+                    context: None,
+                    max_actions: 3,
+                };
+                self.segmentation.recommend_action(request).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING`.
+const SERVING: i32 = 1;
+
+/// The unary calls whose latency and throughput are measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallKind {
+    /// `grpc.health.v1.Health/Check`: the same server stack doing no work, the ceiling.
+    Health,
+    Classify,
+    /// At the call-centre touchpoint, at most three actions.
+    Recommend,
+}
+
+impl CallKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            CallKind::Health => "Health/Check (no-op)",
+            CallKind::Classify => "Classify",
+            CallKind::Recommend => "RecommendAction",
+        }
+    }
+}
+
+pub fn by_id(id: &str) -> pb::CustomerRef {
+    pb::CustomerRef {
+        kind: Some(pb::customer_ref::Kind::Id(id.to_owned())),
+    }
+}
+
+/// Microseconds since the epoch as a protobuf timestamp.
+pub fn timestamp(micros: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: micros.div_euclid(1_000_000),
+        nanos: (micros.rem_euclid(1_000_000) * 1_000) as i32,
+    }
+}
+
+/// Options of every classifying request: the population's fixed `as_of`, so that every run
+/// classifies the same histories the same way.
+pub fn options(
+    as_of_micros: i64,
+    snapshot: pb::SnapshotMode,
+    view: pb::ClassificationView,
+) -> pb::ClassifyOptions {
+    pb::ClassifyOptions {
+        as_of: Some(timestamp(as_of_micros)),
+        locale: String::new(),
+        snapshot: snapshot as i32,
+        view: view as i32,
+    }
+}
