@@ -109,6 +109,21 @@ impl Fact {
     }
 }
 
+/// A value rendered as text only when a reason records it: muted reasons (codes-only
+/// classification) never pay for formatting dates, fractions or means.
+pub(crate) struct Deferred<F>(F);
+
+impl<F: Fn() -> T, T: std::fmt::Display> std::fmt::Display for Deferred<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (self.0)().fmt(f)
+    }
+}
+
+/// Defers rendering `value()` until the text is needed.
+pub(crate) fn deferred<F: Fn() -> T, T: std::fmt::Display>(value: F) -> Deferred<F> {
+    Deferred(value)
+}
+
 /// One rule that took part in a decision: whether it held, on which values, against which thresholds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reason {

@@ -2,12 +2,12 @@
 //! (3.11), customer type (3.12) and decision style (3.13).
 
 use super::classify::{Context, Decision};
-use super::Reason;
+use super::{deferred, Reason};
 use crate::domain::features::Fraction;
 use crate::domain::history::{DecisionStyle, Plan, TicketKind};
 
-fn fraction_text(value: Option<Fraction>) -> String {
-    value.map_or("none".to_owned(), |v| v.to_string())
+fn fraction_text(value: Option<Fraction>) -> impl std::fmt::Display {
+    deferred(move || value.map_or("none".to_owned(), |v| v.to_string()))
 }
 
 /// Every rule is evaluated: the first match is the persona, later matches are secondary traits.
@@ -45,8 +45,10 @@ pub fn sales_persona(ctx: &Context<'_>) -> Decision {
         .reason("sales_persona.new", first_recent)
         .observed(
             "first_purchase_at",
-            f.first_purchase_at
-                .map_or("none".to_owned(), |t| t.to_rfc3339()),
+            deferred(|| {
+                f.first_purchase_at
+                    .map_or("none".to_owned(), |t| t.to_rfc3339())
+            }),
         )
         .threshold("new_within_days", rules.new_within_days);
 
@@ -150,7 +152,7 @@ pub fn service_persona(ctx: &Context<'_>, advocacy: &str, lifecycle: &str) -> De
         )
         .observed(
             "last_csat_at",
-            f.last_csat.map_or("none".to_owned(), |c| c.at.to_rfc3339()),
+            deferred(|| f.last_csat.map_or("none".to_owned(), |c| c.at.to_rfc3339())),
         )
         .threshold(
             "angry_unresolved_window_days",

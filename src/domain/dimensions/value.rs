@@ -2,7 +2,7 @@
 //! All are `NONE` for a customer without purchases.
 
 use super::classify::{Context, Decision};
-use super::{RfmScores, NONE};
+use super::{deferred, RfmScores, NONE};
 use crate::domain::population::Distribution;
 use crate::domain::rules::{BigAccountRule, HighLowMethod};
 
@@ -27,18 +27,29 @@ fn no_purchases(ctx: &Context<'_>) -> Decision {
     )
 }
 
-/// Renders `sum / n` for reasons; the comparison itself stays in integers.
-fn mean_text(dist: &Distribution) -> String {
-    if dist.is_empty() {
-        return "none".to_owned();
-    }
-    let mean = dist.sum() as f64 / dist.len() as f64;
-    format!("{}", (mean * 100.0).round() / 100.0)
+/// The population centre a value was compared with, rendered for reasons on demand; the
+/// comparison itself stays in integers.
+enum Centre<'a> {
+    Mean(&'a Distribution),
+    Median(&'a Distribution),
+    Fixed(i64),
 }
 
-fn median_text(dist: &Distribution) -> String {
-    dist.twice_median()
-        .map_or("none".to_owned(), |twice| format!("{}", twice as f64 / 2.0))
+impl std::fmt::Display for Centre<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Centre::Mean(dist) if dist.is_empty() => f.write_str("none"),
+            Centre::Mean(dist) => {
+                let mean = dist.sum() as f64 / dist.len() as f64;
+                write!(f, "{}", (mean * 100.0).round() / 100.0)
+            }
+            Centre::Median(dist) => match dist.twice_median() {
+                Some(twice) => write!(f, "{}", twice as f64 / 2.0),
+                None => f.write_str("none"),
+            },
+            Centre::Fixed(value) => write!(f, "{value}"),
+        }
+    }
 }
 
 /// Which side of the population centre a value lies on. `above = true` asks "strictly above";
@@ -49,7 +60,7 @@ fn beyond_centre(
     value: i64,
     fixed: i64,
     above: bool,
-) -> (bool, String) {
+) -> (bool, Centre<'_>) {
     let v = i128::from(value);
     let n = i128::from(dist.len());
     match method {
@@ -60,17 +71,17 @@ fn beyond_centre(
                 } else {
                     v * n < dist.sum()
                 };
-            (high, mean_text(dist))
+            (high, Centre::Mean(dist))
         }
         HighLowMethod::Median => {
             let high =
                 dist.twice_median()
                     .is_some_and(|twice| if above { 2 * v > twice } else { 2 * v < twice });
-            (high, median_text(dist))
+            (high, Centre::Median(dist))
         }
         HighLowMethod::Fixed => {
             let high = if above { value > fixed } else { value < fixed };
-            (high, fixed.to_string())
+            (high, Centre::Fixed(fixed))
         }
     }
 }
@@ -120,19 +131,32 @@ pub fn rfm(ctx: &Context<'_>, scores: Option<RfmScores>) -> Decision {
         (false, true, false) => "GENERAL_KEEP",
         (false, false, false) => "GENERAL_RETAIN",
     };
+    // Threshold names carry the method ("mean_frequency"); only explained reasons need them.
+    let named = |metric: &str| {
+        if ctx.explain {
+            format!("{centre}_{metric}")
+        } else {
+            String::new()
+        }
+    };
+    let (centre_recency_days, centre_frequency, centre_monetary) = (
+        &named("recency_days"),
+        &named("frequency"),
+        &named("monetary"),
+    );
     let reasons = vec![
         ctx.reason("rfm.scores", true)
-            .observed("rfm", scores.code())
+            .observed("rfm", deferred(|| scores.code()))
             .observed("active_buyers", pop.active_buyers()),
         ctx.reason("rfm.recency_high", r_high)
             .observed("recency_days", recency)
-            .threshold(&format!("{centre}_recency_days"), r_centre),
+            .threshold(centre_recency_days, r_centre),
         ctx.reason("rfm.frequency_high", f_high)
             .observed("frequency", f.frequency)
-            .threshold(&format!("{centre}_frequency"), f_centre),
+            .threshold(centre_frequency, f_centre),
         ctx.reason("rfm.monetary_high", m_high)
             .observed("monetary", f.monetary)
-            .threshold(&format!("{centre}_monetary"), m_centre),
+            .threshold(centre_monetary, m_centre),
     ];
     Decision::new(code, reasons)
 }
