@@ -312,14 +312,16 @@ async fn run_batch(
 
         let references: Vec<_> = valid.iter().map(|(_, r)| r.clone()).collect();
         let classified = app
-            .classify_many(&references, &options)
+            .classify_many_into(&references, &options, move |c| {
+                present_classification(&c.classification, &c.rules.rules, presentation)
+            })
             .await
             .map_err(ApiError::from)?;
         for ((position, _), outcome) in valid.iter().zip(classified) {
             results[*position].outcome = Some(match outcome {
-                Ok(c) => pb::batch_classify_result::Outcome::Classification(
-                    present_classification(&c.classification, &c.rules.rules, presentation),
-                ),
+                Ok(classification) => {
+                    pb::batch_classify_result::Outcome::Classification(classification)
+                }
                 Err(error) => {
                     let status = Status::from(ApiError::from(error));
                     pb::batch_classify_result::Outcome::Error(pb::ItemError {

@@ -134,6 +134,18 @@ impl App {
         references: &[CustomerRef],
         options: &ClassifyOptions,
     ) -> Result<Vec<Result<Classified, AppError>>, AppError> {
+        self.classify_many_into(references, options, |classified| classified)
+            .await
+    }
+
+    /// [`App::classify_many`], handing each classification to `present` on the same worker, so
+    /// that turning results into responses is spread over the cores too.
+    pub async fn classify_many_into<T: Send + 'static>(
+        &self,
+        references: &[CustomerRef],
+        options: &ClassifyOptions,
+        present: impl Fn(Classified) -> T + Send + Sync + 'static,
+    ) -> Result<Vec<Result<T, AppError>>, AppError> {
         let basis = Arc::new(self.basis(options).await?);
         let mut loaded = Vec::with_capacity(references.len());
         for reference in references {
@@ -142,7 +154,7 @@ impl App {
         let classify_all = move || {
             loaded
                 .into_par_iter()
-                .map(|item| item.map(|(id, history)| classify_on(&basis, &id, &history)))
+                .map(|item| item.map(|(id, history)| present(classify_on(&basis, &id, &history))))
                 .collect()
         };
         if references.len() < PARALLEL_BATCH {
