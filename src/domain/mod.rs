@@ -7,6 +7,7 @@ pub mod features;
 pub mod history;
 pub mod playbook;
 pub mod population;
+pub mod predictive;
 pub mod rules;
 pub mod time;
 pub mod validate;
