@@ -303,6 +303,8 @@ async fn the_readme_grpcurl_examples_work() {
     load_demo(t.app.store().as_ref(), &demo)
         .await
         .expect("load demo");
+    // Loaded straight into the store, past the server's resident histories.
+    t.app.reload_histories().await.expect("reload");
     let snapshot = t.refresh().await;
     assert_eq!(snapshot.customers, 2_000);
     let addr = t.addr.to_string();
