@@ -312,7 +312,7 @@ async fn run_batch(
 
         let references: Vec<_> = valid.iter().map(|(_, r)| r.clone()).collect();
         let classified = app
-            .classify_many_into(&references, &options, move |c| {
+            .classify_many(&references, &options, move |c| {
                 present_classification(&c.classification, &c.rules.rules, presentation)
             })
             .await

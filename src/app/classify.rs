@@ -107,15 +107,6 @@ impl App {
         Ok((id, Arc::new(CompactHistory::from_history(&history))))
     }
 
-    pub(crate) fn classify_loaded(
-        &self,
-        basis: &Basis,
-        customer_id: &str,
-        history: &CompactHistory,
-    ) -> Classified {
-        classify_on(basis, customer_id, history)
-    }
-
     /// Classifies one customer; an unknown one is classified from an empty history.
     pub async fn classify(
         &self,
@@ -124,23 +115,14 @@ impl App {
     ) -> Result<Classified, AppError> {
         let basis = self.basis(options).await?;
         let (id, history) = self.load(reference).await?;
-        Ok(self.classify_loaded(&basis, &id, &history))
+        Ok(classify_on(&basis, &id, &history))
     }
 
     /// Classifies many customers against one basis; each item succeeds or fails on its own.
-    /// Large batches are classified on every core, off the async workers.
-    pub async fn classify_many(
-        &self,
-        references: &[CustomerRef],
-        options: &ClassifyOptions,
-    ) -> Result<Vec<Result<Classified, AppError>>, AppError> {
-        self.classify_many_into(references, options, |classified| classified)
-            .await
-    }
-
-    /// [`App::classify_many`], handing each classification to `present` on the same worker, so
-    /// that turning results into responses is spread over the cores too.
-    pub async fn classify_many_into<T: Send + 'static>(
+    /// Large batches are classified on every core, off the async workers, and each result is
+    /// handed to `present` on the worker that made it, so that turning results into responses
+    /// is spread over the cores too.
+    pub async fn classify_many<T: Send + 'static>(
         &self,
         references: &[CustomerRef],
         options: &ClassifyOptions,

@@ -119,9 +119,14 @@ impl ResidentHistories {
     }
 
     fn note_write(&self, customer_id: &str) {
+        self.note_writes(std::iter::once(customer_id));
+    }
+
+    /// One lock per batch: ingest calls this on every write.
+    fn note_writes<'a>(&self, customer_ids: impl IntoIterator<Item = &'a str>) {
         if let Ok(mut noted) = self.written_during_load.lock() {
             if let Some(noted) = noted.as_mut() {
-                noted.push(customer_id.to_owned());
+                noted.extend(customer_ids.into_iter().map(str::to_owned));
             }
         }
     }
@@ -212,9 +217,7 @@ impl ResidentHistories {
     /// Adds events the store has just committed. Returns the customers whose histories must be
     /// rebuilt from the store because a new event shares an instant with an older one.
     pub fn add_events(&self, events: &[Event]) -> Vec<String> {
-        for event in events {
-            self.note_write(&event.customer_id);
-        }
+        self.note_writes(events.iter().map(|e| e.customer_id.as_str()));
         if !self.is_loaded() {
             return Vec::new();
         }

@@ -66,7 +66,7 @@ impl App {
         scan.after = Some(last.to_string());
         let classified = page
             .iter()
-            .map(|(id, history)| self.classify_loaded(&scan.basis, id, history))
+            .map(|(id, history)| classify_on(&scan.basis, id, history))
             .collect();
         Ok(Some(classified))
     }
