@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use segmenter::app::{App, ClassifyOptions, Clock, SnapshotChoice, SystemClock};
 use segmenter::auth::{self as keys, Scope};
 use segmenter::config::Config;
-use segmenter::demo::{load_demo, DemoConfig};
+use segmenter::demo::{load_demo, load_demo_with, DemoConfig, LoadOptions};
 use segmenter::domain::history::{CustomerRef, ExternalId};
 use segmenter::domain::rules::RuleSet;
 use segmenter::domain::validate::{normalize_email, normalize_phone};
@@ -83,12 +83,20 @@ enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
-    /// Fill the database with the synthetic demo population (about 10,000 customers).
+    /// Fill an empty database with the synthetic demo population (about 10,000 customers).
     Demo {
         #[arg(long, default_value_t = 10_000)]
         customers: usize,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// The demo's "now" as an RFC 3339 instant; every event is at or before it. Default:
+        /// the clock now.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Also write every order as CSV: customer_id, order_id, ordered_at_micros, amount,
+        /// refunded_amount (minor units; the order's refunds summed).
+        #[arg(long, value_name = "PATH")]
+        orders_csv: Option<PathBuf>,
     },
     /// Check configuration.
     Config {
@@ -233,17 +241,29 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
             server::serve(&config, app).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { customers, seed } => {
+        Command::Demo {
+            customers,
+            seed,
+            as_of,
+            orders_csv,
+        } => {
             let config = load_config(&cli, vec![])?;
             let _telemetry = init_logging(&config)?;
-            let app = server::build_app(&config, Arc::new(SystemClock)).await?;
+            let as_of = match as_of {
+                Some(text) => parse_instant(text)
+                    .ok_or_else(|| format!("--as-of {text:?} is not an RFC 3339 instant"))?,
+                None => SystemClock.now(),
+            };
             let demo = DemoConfig {
                 customers: *customers,
                 seed: *seed,
-                ..DemoConfig::at(app.now())
+                ..DemoConfig::at(as_of)
             };
-            fill_demo(&app, demo).await?;
-            Ok(ExitCode::SUCCESS)
+            let options = LoadOptions {
+                orders_csv: orders_csv.clone(),
+                ..LoadOptions::default()
+            };
+            load_demo_command(&config, &demo, &options).await
         }
         Command::Import {
             files,
@@ -466,6 +486,45 @@ fn classify_reference(args: &ClassifyArgs) -> Result<CustomerRef, AnyError> {
         system: system.to_owned(),
         key: key.to_owned(),
     }))
+}
+
+/// `segmenter demo`: loads straight into the store. No application is built, so no histories
+/// are made resident and no snapshot is computed: a population of millions needs the memory of
+/// a few chunks, and a server started on it computes its snapshot from the loaded data.
+async fn load_demo_command(
+    config: &Config,
+    demo: &DemoConfig,
+    options: &LoadOptions,
+) -> Result<ExitCode, AnyError> {
+    // A baseline computing RFM over the orders CSV needs the very same instant.
+    eprintln!(
+        "demo as_of: {} ({} microseconds since the Unix epoch)",
+        demo.as_of.to_rfc3339(),
+        demo.as_of.micros()
+    );
+    let store = segmenter::store::connect(&config.database_url).await?;
+    let existing = store.customer_count().await?;
+    if existing > 0 {
+        eprintln!(
+            "the database already holds {existing} customers: demo not loaded{}",
+            if options.orders_csv.is_some() {
+                ", no orders CSV written"
+            } else {
+                ""
+            }
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let summary = load_demo_with(store.as_ref(), demo, options).await?;
+    eprintln!(
+        "demo: {} customers, {} profiles, {} events stored ({} duplicates) in {:.1} s",
+        summary.customers,
+        summary.profiles,
+        summary.events_stored,
+        summary.duplicates,
+        summary.elapsed.as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Loads the demo population unless the database already holds customers, then refreshes the

@@ -2,16 +2,22 @@
 //! personas of the spec's sources (champions, dealers, bargain hunters, angry complainers, ...),
 //! whose classification at `as_of` fills every segment of every dimension.
 //!
-//! [`generate`] is pure (a seeded `ChaCha8Rng`, one stream per customer); [`load_demo`] writes
-//! its output through a [`Store`].
+//! [`generate`] is pure (a seeded `ChaCha8Rng`, one stream per customer), and [`Generator`]
+//! gives the same customers a range at a time; [`load_demo`] writes them through a [`Store`]
+//! chunk by chunk, so a population of millions needs the memory of one chunk, and can write
+//! the orders as CSV on the way ([`orders_csv`]).
+//!
+//! [`Store`]: crate::store::Store
 
 mod builder;
+#[cfg(test)]
+mod chunk_tests;
+mod load;
+pub mod orders_csv;
 mod personas;
 mod profiles;
 #[cfg(test)]
 mod tests;
-
-use std::time::{Duration, Instant};
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -19,13 +25,10 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::domain::history::{CustomerProfile, Event, History, InteractionKind};
 use crate::domain::time::Timestamp;
-use crate::store::{Store, StoreError};
 
 use builder::Builder;
+pub use load::{load_demo, load_demo_with, DemoError, DemoSummary, LoadOptions};
 pub use personas::{Persona, MIX};
-
-/// Events per `record_events` call when loading.
-const LOAD_BATCH: usize = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DemoConfig {
@@ -92,20 +95,92 @@ impl DemoData {
     }
 }
 
-/// The id of the customer with 0-based `index`: `c00001`, `c00002`, ...
-pub fn customer_id(index: usize) -> String {
-    format!("c{:05}", index + 1)
+/// The id of the customer with 0-based `index` in a population of `population`: `c00001`,
+/// `c00002`, ... The number is zero-padded to five digits, or to as many as the population
+/// has when that is more (`c0000001` ... `c1000000` for a million), so every id of one
+/// population has the same length and byte order equals index order: keyset pages and
+/// `histories` read the population in generation order, and ids below 100,000 customers stay
+/// what they always were.
+pub fn customer_id(index: usize, population: usize) -> String {
+    format!("c{:0width$}", index + 1, width = id_width(population))
+}
+
+/// Digits of the largest id number (the population), at least five.
+fn id_width(population: usize) -> usize {
+    (population.max(1).ilog10() as usize + 1).max(5)
 }
 
 /// Generates the population of `config`: the same config always gives the same data.
 pub fn generate(config: &DemoConfig) -> DemoData {
-    let personas = assign_personas(config);
-    let customers = personas
-        .into_iter()
-        .enumerate()
-        .map(|(index, persona)| generate_customer(config, index, persona))
-        .collect();
-    DemoData { customers }
+    let generator = Generator::new(config);
+    DemoData {
+        customers: generator.range(0..generator.len()),
+    }
+}
+
+/// The population of a config, generated a range of customers at a time: the personas are
+/// assigned up front (one byte per customer), histories on demand. Every customer has an RNG
+/// stream of its own, so any range gives exactly the customers [`generate`] gives there.
+#[derive(Debug, Clone)]
+pub struct Generator {
+    config: DemoConfig,
+    personas: Vec<Persona>,
+}
+
+impl Generator {
+    pub fn new(config: &DemoConfig) -> Self {
+        Self {
+            config: config.clone(),
+            personas: assign_personas(config),
+        }
+    }
+
+    /// Customers in the population.
+    pub fn len(&self) -> usize {
+        self.personas.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.personas.is_empty()
+    }
+
+    /// The customers with 0-based indices in `range` (cut to the population), in id order.
+    pub fn range(&self, range: std::ops::Range<usize>) -> Vec<DemoCustomer> {
+        let end = range.end.min(self.len());
+        let start = range.start.min(end);
+        (start..end)
+            .map(|index| generate_customer(&self.config, index, self.personas[index]))
+            .collect()
+    }
+
+    /// The profiles of the customers with indices in `range`, in id order: those of
+    /// [`Generator::range`], without generating histories (a profile is the first thing drawn
+    /// from a customer's stream).
+    pub fn profiles(&self, range: std::ops::Range<usize>) -> Vec<CustomerProfile> {
+        let end = range.end.min(self.len());
+        let start = range.start.min(end);
+        (start..end)
+            .filter_map(|index| {
+                let mut rng = customer_rng(&self.config, index);
+                let id = customer_id(index, self.config.customers);
+                profiles::profile(
+                    self.personas[index],
+                    index,
+                    &id,
+                    self.config.as_of,
+                    &mut rng,
+                )
+            })
+            .collect()
+    }
+
+    /// The population in consecutive chunks of `size` customers (the last one may be short).
+    pub fn chunks(&self, size: usize) -> impl Iterator<Item = Vec<DemoCustomer>> + '_ {
+        let size = size.max(1);
+        (0..self.len())
+            .step_by(size)
+            .map(move |start| self.range(start..start.saturating_add(size)))
+    }
 }
 
 /// Personas by quota (largest remainder over the mix), then shuffled: a population of 1,000
@@ -148,10 +223,17 @@ fn assign_personas(config: &DemoConfig) -> Vec<Persona> {
     personas
 }
 
-fn generate_customer(config: &DemoConfig, index: usize, persona: Persona) -> DemoCustomer {
+/// The random stream of customer `index`: its own, so customers can be generated in any
+/// order and any range.
+fn customer_rng(config: &DemoConfig, index: usize) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     rng.set_stream(index as u64);
-    let id = customer_id(index);
+    rng
+}
+
+fn generate_customer(config: &DemoConfig, index: usize, persona: Persona) -> DemoCustomer {
+    let mut rng = customer_rng(config, index);
+    let id = customer_id(index, config.customers);
     let profile = profiles::profile(persona, index, &id, config.as_of, &mut rng);
     let mut b = Builder::new(&mut rng, config.as_of, &id, config.history_days);
     personas::write_history(persona, &mut b, config.customers);
@@ -174,40 +256,4 @@ fn add_outbound_contacts(b: &mut Builder) {
         _ => (0, 0, 0),
     };
     b.interactions(count, newest, oldest, &[InteractionKind::OutboundContact]);
-}
-
-/// What a load wrote.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DemoSummary {
-    pub customers: u64,
-    pub profiles: u64,
-    pub events_stored: u64,
-    /// Events already stored with the same content: loading the same demo twice is harmless.
-    pub duplicates: u64,
-    pub elapsed: Duration,
-}
-
-/// Generates the population of `config` and writes it: profiles, then events in large batches
-/// (each customer's events in order, so refunds follow their orders).
-pub async fn load_demo<S: Store + ?Sized>(
-    store: &S,
-    config: &DemoConfig,
-) -> Result<DemoSummary, StoreError> {
-    let started = Instant::now();
-    let data = generate(config);
-    let mut summary = DemoSummary {
-        customers: data.customers.len() as u64,
-        ..DemoSummary::default()
-    };
-    let profiles: Vec<CustomerProfile> = data.profiles().cloned().collect();
-    store.upsert_customers(&profiles).await?;
-    summary.profiles = profiles.len() as u64;
-    let events: Vec<Event> = data.customers.into_iter().flat_map(|c| c.events).collect();
-    for batch in events.chunks(LOAD_BATCH) {
-        let outcome = store.record_events(batch).await?;
-        summary.events_stored += outcome.stored;
-        summary.duplicates += outcome.duplicates;
-    }
-    summary.elapsed = started.elapsed();
-    Ok(summary)
 }

@@ -350,7 +350,7 @@ pub fn write_history(persona: Persona, b: &mut Builder, population: usize) {
             }
             for _ in 0..b.rng.gen_range(1..=3) {
                 let at = b.between(10, 300);
-                let referred = customer_id(b.rng.gen_range(0..population.max(1)));
+                let referred = customer_id(b.rng.gen_range(0..population.max(1)), population);
                 b.referral(at, Some(referred));
             }
             let at = b.between(5, 200);

@@ -1,4 +1,5 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::time::Instant;
 
 use super::*;
 use crate::domain::dimensions::{classify, ClassifyInput, Dimension};
@@ -7,7 +8,7 @@ use crate::domain::history::EventPayload;
 use crate::domain::population::{build_population, BuyerSample};
 use crate::domain::rules::RuleSet;
 use crate::domain::validate::{check_event, normalize_profile, Violations};
-use crate::store::SqliteStore;
+use crate::store::{SqliteStore, Store};
 
 fn small(customers: usize) -> DemoConfig {
     DemoConfig {

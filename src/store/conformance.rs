@@ -49,7 +49,8 @@ macro_rules! store_suite {
                 delete_erases_everything, pages_through_ids_and_histories,
                 concurrent_writers_all_succeed, data_survives_reopening,
                 api_keys_round_trip_and_revoke, snapshot_lease_is_held_by_one_replica,
-                snapshots_are_shared_latest_first);
+                snapshots_are_shared_latest_first, batch_upserts_replay_in_order,
+                ledger_follows_batch_order, large_batches_are_stored_whole);
         }
     };
     (@checks $backend:expr; $($check:ident),+) => {

@@ -35,7 +35,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
-use self::customers::{external_value, upsert_in};
+use self::customers::{external_value, upsert_many};
 use super::{DeleteOutcome, PoolStats, RecordOutcome, Store, StoreError, UpsertOutcome};
 use crate::auth::ApiKeyRecord;
 use crate::domain::history::{CustomerProfile, CustomerRef, Event, History};
@@ -109,12 +109,7 @@ impl PostgresStore {
 
     async fn upsert_once(&self, profiles: &[CustomerProfile]) -> Result<u64, Failure> {
         let mut tx = self.begin_write().await?;
-        let mut created = 0;
-        for profile in profiles {
-            if upsert_in(&mut tx, profile).await?.created {
-                created += 1;
-            }
-        }
+        let created = upsert_many(&mut tx, profiles).await?;
         tx.commit().await?;
         Ok(created)
     }

@@ -8,9 +8,10 @@
 
 mod customers;
 mod events;
+mod rows;
 mod shared;
 
-use customers::{external_value, upsert_in};
+use customers::{external_value, upsert_in, upsert_many};
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -155,12 +156,7 @@ impl Store for SqliteStore {
     async fn upsert_customers(&self, profiles: &[CustomerProfile]) -> Result<u64, StoreError> {
         // One transaction (one fsync) for a whole load instead of one per profile.
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
-        let mut created = 0;
-        for profile in profiles {
-            if upsert_in(&mut tx, profile).await?.created {
-                created += 1;
-            }
-        }
+        let created = upsert_many(&mut tx, profiles).await?;
         tx.commit().await?;
         Ok(created)
     }
@@ -265,8 +261,10 @@ impl Store for SqliteStore {
         if events.is_empty() {
             return Ok(RecordOutcome::default());
         }
+        // Encoded before the transaction begins, so that it overlaps another writer's.
+        let contents = events::encode(events).await?;
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
-        let outcome = events::record(&mut tx, events).await?;
+        let outcome = events::record(&mut tx, events, &contents).await?;
         tx.commit().await?;
         Ok(outcome)
     }

@@ -234,3 +234,86 @@ pub(crate) async fn delete_erases_everything(backend: &dyn Backend) {
     assert_eq!(record(&*store, &reorder).await.unwrap(), stored(1));
     assert_eq!(store.customer_count().await.unwrap(), 2);
 }
+
+/// Many profiles at once end as upserting them one by one would, or change nothing.
+pub(crate) async fn batch_upserts_replay_in_order(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let with = |id: &str, phones: &[&str], emails: &[&str]| CustomerProfile {
+        phones: phones.iter().map(|p| (*p).to_owned()).collect(),
+        emails: emails.iter().map(|e| (*e).to_owned()).collect(),
+        ..bare(id)
+    };
+    let (p1, p2, p3) = (PHONE, "+8613800000002", "+8613800000003");
+    store
+        .upsert_customer(&with("c-1", &[p1], &[]))
+        .await
+        .unwrap();
+    record(&*store, &[visit("e-1", "c-9")]).await.unwrap();
+
+    let batch = [
+        with("c-2", &[], &[EMAIL]),
+        // c-1 lets p1 go; c-3 takes it later in the batch.
+        with("c-1", &[p2], &[]),
+        with("c-3", &[p1, p1], &[]),
+        // c-2's second profile replaces its first and frees the e-mail address for c-4.
+        with("c-2", &[p3], &[]),
+        with("c-4", &[], &[EMAIL]),
+        // Known from events only: a first profile is no creation.
+        with("c-9", &[], &[]),
+    ];
+    assert_eq!(store.upsert_customers(&batch).await.unwrap(), 3);
+    let owner = |reference: CustomerRef| {
+        let store = store.clone();
+        async move { store.resolve(&reference).await.unwrap() }
+    };
+    assert_eq!(
+        owner(CustomerRef::Phone(p1.into())).await.as_deref(),
+        Some("c-3")
+    );
+    assert_eq!(
+        owner(CustomerRef::Phone(p2.into())).await.as_deref(),
+        Some("c-1")
+    );
+    assert_eq!(
+        owner(CustomerRef::Phone(p3.into())).await.as_deref(),
+        Some("c-2")
+    );
+    assert_eq!(
+        owner(CustomerRef::Email(EMAIL.into())).await.as_deref(),
+        Some("c-4")
+    );
+    assert_eq!(store.profile("c-2").await.unwrap(), Some(batch[3].clone()));
+    assert_eq!(store.profile("c-3").await.unwrap(), Some(batch[2].clone()));
+    assert_eq!(store.customer_count().await.unwrap(), 5);
+
+    // A claim of another customer's alias fails the whole batch; the first one is named.
+    let conflicting = [
+        with("c-5", &[], &[]),
+        with("c-6", &["+8613800000004"], &[]),
+        with("c-7", &["+8613800000005", p2], &[]),
+        with("c-8", &["+8613800000004"], &[]),
+    ];
+    match store.upsert_customers(&conflicting).await {
+        Err(StoreError::AliasTaken { alias, field }) => {
+            assert_eq!(
+                (alias.as_str(), field.as_str()),
+                ("phone +8613800000002", "customer.phones[1]")
+            )
+        }
+        other => panic!("expected AliasTaken, got {other:?}"),
+    }
+    let within = [
+        with("c-6", &["+8613800000004"], &[]),
+        with("c-8", &["+8613800000004"], &[]),
+    ];
+    match store.upsert_customers(&within).await {
+        Err(StoreError::AliasTaken { field, .. }) => assert_eq!(field, "customer.phones[0]"),
+        other => panic!("expected AliasTaken, got {other:?}"),
+    }
+    assert_eq!(store.customer_count().await.unwrap(), 5);
+    assert_eq!(
+        owner(CustomerRef::Phone("+8613800000004".into())).await,
+        None
+    );
+    assert_eq!(store.upsert_customers(&[]).await.unwrap(), 0);
+}

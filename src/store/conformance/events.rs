@@ -313,3 +313,106 @@ pub(crate) async fn refund_before_its_order_is_invalid(backend: &dyn Backend) {
     let same_instant = [refund("e-5", "c-1", placed, "o-1", 500)];
     assert_eq!(record(&*store, &same_instant).await.unwrap(), stored(1));
 }
+
+pub(crate) async fn ledger_follows_batch_order(backend: &dyn Backend) {
+    let store = backend.open().await;
+    record(&*store, &[order("e-1", "c-1", at(0), "o-1", 500)])
+        .await
+        .unwrap();
+    let failure = |result: Result<RecordOutcome, StoreError>| match result {
+        Err(StoreError::OrderMissing { index, .. }) => format!("missing {index}"),
+        Err(StoreError::OrderIdTaken { index, .. }) => format!("taken {index}"),
+        Err(StoreError::EventIdReused { index, .. }) => format!("reused {index}"),
+        Err(StoreError::Invalid(v)) => format!("invalid {}", v[0].field),
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    // A refund ahead of its order in the batch finds no order yet.
+    let refund_first = [
+        refund("e-2", "c-1", at(5), "o-2", 10),
+        order("e-3", "c-1", at(1), "o-2", 100),
+    ];
+    assert_eq!(failure(record(&*store, &refund_first).await), "missing 0");
+    // The first refusal by index is reported, whatever its kind.
+    let taken_first = [
+        visit("e-4", "c-1"),
+        order("e-5", "c-1", at(1), "o-1", 100),
+        event("e-1", "c-1", at(0), EventPayload::Review { rating: 2 }),
+    ];
+    assert_eq!(failure(record(&*store, &taken_first).await), "taken 1");
+    let reused_first = [
+        event("e-1", "c-1", at(0), EventPayload::Review { rating: 2 }),
+        refund("e-6", "c-1", at(5), "o-1", 501),
+    ];
+    assert_eq!(failure(record(&*store, &reused_first).await), "reused 0");
+    let invalid_first = [
+        refund("e-7", "c-1", at(5), "o-1", 501),
+        order("e-8", "c-1", at(1), "o-1", 100),
+    ];
+    assert_eq!(
+        failure(record(&*store, &invalid_first).await),
+        "invalid events[0].refund.amount"
+    );
+    assert_eq!(store.event_count("c-1").await.unwrap(), 1);
+
+    // Refunds of a stored order and of a new one, spread over one batch, add up.
+    let mixed = [
+        refund("e-9", "c-1", at(2), "o-1", 200),
+        order("e-10", "c-1", at(1), "o-3", 300),
+        refund("e-11", "c-1", at(3), "o-3", 100),
+        refund("e-12", "c-1", at(4), "o-1", 300),
+        refund("e-13", "c-1", at(5), "o-3", 200),
+    ];
+    assert_eq!(record(&*store, &mixed).await.unwrap(), stored(5));
+    for order_id in ["o-1", "o-3"] {
+        let over = [refund("e-14", "c-1", at(9), order_id, 1)];
+        assert_eq!(
+            failure(record(&*store, &over).await),
+            "invalid events[0].refund.amount"
+        );
+    }
+}
+
+/// Batches larger than one multi-row statement, with remainders of every size.
+pub(crate) async fn large_batches_are_stored_whole(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let mut expected = 0;
+    for (batch, size) in [2_500_usize, 1, 1_023, 1_025].into_iter().enumerate() {
+        let events: Vec<Event> = (0..size)
+            .map(|n| {
+                // An order, its refund and a visit share a customer.
+                let customer = format!("c-{}", (n / 3) % 37);
+                let id = format!("e-{batch}-{n}");
+                match n % 3 {
+                    0 => order(&id, &customer, at(n as i64), &format!("o-{batch}-{n}"), 900),
+                    1 => refund(
+                        &id,
+                        &customer,
+                        at(n as i64 + 1),
+                        &format!("o-{batch}-{}", n - 1),
+                        300,
+                    ),
+                    _ => visit(&id, &customer),
+                }
+            })
+            .collect();
+        assert_eq!(record(&*store, &events).await.unwrap(), stored(size as u64));
+        assert_eq!(
+            record(&*store, &events).await.unwrap(),
+            RecordOutcome {
+                stored: 0,
+                duplicates: size as u64
+            }
+        );
+        expected += size;
+    }
+    let mut total = 0;
+    for n in 0..37 {
+        let history = store.history(&format!("c-{n}")).await.unwrap();
+        total += history.events.len();
+    }
+    assert_eq!(total, expected);
+    assert_eq!(store.customer_count().await.unwrap(), 37);
+    // Each order kept 600 of its 900 after one refund of 300.
+    let last = [refund("e-x", "c-0", at(10_000), "o-0-0", 600)];
+    assert_eq!(record(&*store, &last).await.unwrap(), stored(1));
+}

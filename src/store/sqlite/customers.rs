@@ -1,74 +1,161 @@
 //! Profiles and their aliases inside a write transaction.
+//!
+//! A batch of profiles is decided in memory ([`ProfileBatch`]) against the stored ids and
+//! alias owners it names, then written with multi-row statements: a few statements per
+//! thousand profiles instead of several per profile. The write transaction is exclusive, so
+//! nothing changes between the reads and the writes.
 
-use std::collections::HashSet;
+use std::sync::LazyLock;
 
+use sqlx::SqliteConnection;
+
+use super::rows::{cut, execute_all, Shapes};
 use super::{is_unique_violation, now_micros};
 use crate::domain::history::CustomerProfile;
 pub(super) use crate::store::aliases::external_value;
-use crate::store::aliases::profile_aliases;
+use crate::store::aliases::{Alias, ProfileBatch};
 use crate::store::{StoreError, UpsertOutcome};
+
+static FIND_CUSTOMERS: LazyLock<Shapes> =
+    LazyLock::new(|| Shapes::new("SELECT id FROM customers WHERE id IN (", "?", ")"));
+// Joined from the key list so every key is one primary-key search.
+static FIND_ALIASES: LazyLock<Shapes> = LazyLock::new(|| {
+    Shapes::new(
+        "SELECT a.kind, a.value, a.customer_id FROM (VALUES ",
+        "(?, ?)",
+        ") AS k CROSS JOIN aliases AS a ON a.kind = k.column1 AND a.value = k.column2",
+    )
+});
+static UPSERT_CUSTOMERS: LazyLock<Shapes> = LazyLock::new(|| {
+    Shapes::new(
+        "INSERT INTO customers (id, profile, created_at, updated_at) VALUES ",
+        "(?, ?, ?, ?)",
+        " ON CONFLICT (id) DO UPDATE SET profile = excluded.profile, \
+         updated_at = excluded.updated_at",
+    )
+});
+static DELETE_ALIASES: LazyLock<Shapes> =
+    LazyLock::new(|| Shapes::new("DELETE FROM aliases WHERE customer_id IN (", "?", ")"));
+static INSERT_ALIASES: LazyLock<Shapes> = LazyLock::new(|| {
+    Shapes::new(
+        "INSERT INTO aliases (kind, value, customer_id) VALUES ",
+        "(?, ?, ?)",
+        "",
+    )
+});
 
 /// Writes one profile and its alias set inside the caller's write transaction.
 pub(super) async fn upsert_in(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut SqliteConnection,
     profile: &CustomerProfile,
 ) -> Result<UpsertOutcome, StoreError> {
-    let json = serde_json::to_string(profile)
-        .map_err(|e| StoreError::Backend(format!("cannot encode profile: {e}")))?;
-    let aliases = profile_aliases(profile);
+    let created = upsert_many(tx, std::slice::from_ref(profile)).await?;
+    Ok(UpsertOutcome {
+        created: created == 1,
+    })
+}
 
-    let existed = sqlx::query("SELECT 1 FROM customers WHERE id = ?")
-        .bind(&profile.id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .is_some();
-    // Checked before any change so the first conflicting field is named and nothing
-    // is written; dropping `tx` rolls back.
-    for alias in &aliases {
-        let owner: Option<(String,)> =
-            sqlx::query_as("SELECT customer_id FROM aliases WHERE kind = ? AND value = ?")
-                .bind(alias.kind)
-                .bind(&alias.value)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if owner.is_some_and(|(owner,)| owner != profile.id) {
-            return Err(alias.taken());
-        }
-    }
+/// Writes `profiles` in order inside the caller's write transaction, as upserting them one by
+/// one would; returns how many ids were new. On `Err` nothing was written.
+pub(super) async fn upsert_many(
+    tx: &mut SqliteConnection,
+    profiles: &[CustomerProfile],
+) -> Result<u64, StoreError> {
+    let batch = ProfileBatch::new(profiles);
+    let ids = batch.ids();
+    let stored = stored_ids(tx, &ids).await?;
+    let owners = alias_owners(tx, &batch.alias_keys()).await?;
+    let plan = batch.plan(|id| stored.binary_search(&id).is_ok(), &owners)?;
 
     let now = now_micros();
-    sqlx::query(
-        "INSERT INTO customers (id, profile, created_at, updated_at) VALUES (?1, ?2, ?3, ?3) \
-         ON CONFLICT (id) DO UPDATE SET profile = excluded.profile, \
-         updated_at = excluded.updated_at",
-    )
-    .bind(&profile.id)
-    .bind(&json)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("DELETE FROM aliases WHERE customer_id = ?")
-        .bind(&profile.id)
-        .execute(&mut *tx)
-        .await?;
-    let mut inserted = HashSet::new();
-    for alias in &aliases {
-        if !inserted.insert((alias.kind, alias.value.as_str())) {
-            continue;
-        }
-        sqlx::query("INSERT INTO aliases (kind, value, customer_id) VALUES (?, ?, ?)")
-            .bind(alias.kind)
-            .bind(&alias.value)
-            .bind(&profile.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    alias.taken()
-                } else {
-                    e.into()
-                }
-            })?;
+    let mut rows = Vec::with_capacity(plan.customers.len());
+    for (profile, _) in &plan.customers {
+        let json = serde_json::to_string(profile)
+            .map_err(|e| StoreError::Backend(format!("cannot encode profile: {e}")))?;
+        rows.push((profile.id.as_str(), json));
     }
-    Ok(UpsertOutcome { created: !existed })
+    // In customer order: the foreign-key checks and the by-customer index then proceed
+    // sequentially, and only the (kind, value) key is scattered.
+    let aliases: Vec<(&Alias, &str)> = plan
+        .customers
+        .iter()
+        .flat_map(|(profile, aliases)| aliases.iter().map(|alias| (*alias, profile.id.as_str())))
+        .collect();
+
+    let upserts = cut(rows.len()).map(|range| {
+        let mut query = sqlx::query(UPSERT_CUSTOMERS.sql(range.len()));
+        for (id, json) in &rows[range] {
+            query = query.bind(*id).bind(json.as_str()).bind(now).bind(now);
+        }
+        query
+    });
+    // Only a stored customer can hold aliases already.
+    let deletes = cut(stored.len()).map(|range| {
+        let mut query = sqlx::query(DELETE_ALIASES.sql(range.len()));
+        for id in &stored[range] {
+            query = query.bind(*id);
+        }
+        query
+    });
+    let inserts = cut(aliases.len()).map(|range| {
+        let mut query = sqlx::query(INSERT_ALIASES.sql(range.len()));
+        for (alias, customer) in &aliases[range] {
+            query = query
+                .bind(alias.kind)
+                .bind(alias.value.as_ref())
+                .bind(*customer);
+        }
+        query
+    });
+    execute_all(tx, upserts.chain(deletes).chain(inserts))
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                // The plan leaves every alias to one customer: a clash is a bug, not a conflict.
+                StoreError::Backend(format!("an alias was planned for two customers: {e}"))
+            } else {
+                e.into()
+            }
+        })?;
+    Ok(plan.created)
+}
+
+/// The ids among `ids` (sorted) that are stored, sorted.
+async fn stored_ids<'i>(
+    tx: &mut SqliteConnection,
+    ids: &[&'i str],
+) -> Result<Vec<&'i str>, StoreError> {
+    let mut stored = Vec::new();
+    for range in cut(ids.len()) {
+        let chunk = &ids[range];
+        let mut query = sqlx::query_as(FIND_CUSTOMERS.sql(chunk.len()));
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        let rows: Vec<(String,)> = query.fetch_all(&mut *tx).await?;
+        for (id,) in rows {
+            if let Ok(at) = chunk.binary_search(&id.as_str()) {
+                stored.push(chunk[at]);
+            }
+        }
+    }
+    stored.sort_unstable();
+    Ok(stored)
+}
+
+/// The stored (kind, value, customer id) rows of the given alias keys.
+async fn alias_owners(
+    tx: &mut SqliteConnection,
+    keys: &[(&str, &str)],
+) -> Result<Vec<(String, String, String)>, StoreError> {
+    let mut owners = Vec::new();
+    for range in cut(keys.len()) {
+        let mut query = sqlx::query_as(FIND_ALIASES.sql(range.len()));
+        for (kind, value) in &keys[range] {
+            query = query.bind(*kind).bind(*value);
+        }
+        let rows: Vec<(String, String, String)> = query.fetch_all(&mut *tx).await?;
+        owners.extend(rows);
+    }
+    Ok(owners)
 }

@@ -1,77 +1,168 @@
 //! Recording a batch of events inside one write transaction, and decoding stored events.
 //!
-//! A batch is decided in memory first, event by event in order (so the first bad event is the
-//! one reported), against what the database already holds for the batch's event ids and
-//! orders; then it is written with multi-row statements. SQLite's write transaction is
+//! A batch is decided in memory, event by event in order (so the first bad event is the one
+//! reported), against what the database already holds for its orders and, when needed, its
+//! event ids; it is written with multi-row statements. SQLite's write transaction is
 //! exclusive, so nothing can change between the reads and the writes.
+//!
+//! The events are inserted first, on the bet that their ids are new (what writers send, but on
+//! retries): the insert checks the ids on the way, and no separate lookup is needed. When an
+//! id turns out stored already, or repeated in the batch, the inserts are taken back and each
+//! event is compared with what is stored.
+//!
+//! Every lookup goes through a primary key, and keys are visited in sorted order, so a batch
+//! touches each B-tree page once however large the tables grow.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::sync::LazyLock;
 
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::SqliteConnection;
 
 use super::now_micros;
+use super::rows::{cut, execute_all, Shapes, Statement};
 use crate::domain::history::{Event, EventPayload, Refund};
 use crate::domain::time::Timestamp;
 use crate::domain::validate::FieldViolation;
 use crate::store::{RecordOutcome, StoreError};
 
-/// Rows per multi-row statement: far below SQLite's limit of bound parameters.
-const ROWS_PER_STATEMENT: usize = 500;
+/// Events encoded between two yields: about a millisecond of work.
+const ENCODE_STEP: usize = 512;
+
+static FIND_EVENTS: LazyLock<Shapes> = LazyLock::new(|| {
+    Shapes::new(
+        "SELECT event_id, content FROM events WHERE event_id IN (",
+        "?",
+        ")",
+    )
+});
+// Joined from the key list: `(a, b) IN (VALUES ...)` would scan the whole table.
+static FIND_ORDERS: LazyLock<Shapes> = LazyLock::new(|| {
+    Shapes::new(
+        "SELECT o.customer_id, o.order_id, o.at, o.amount, o.refunded FROM (VALUES ",
+        "(?, ?)",
+        ") AS k CROSS JOIN orders AS o ON o.customer_id = k.column1 AND o.order_id = k.column2",
+    )
+});
+static INSERT_CUSTOMERS: LazyLock<Shapes> = LazyLock::new(|| {
+    Shapes::new(
+        "INSERT INTO customers (id, profile, created_at, updated_at) VALUES ",
+        "(?, NULL, ?, ?)",
+        " ON CONFLICT (id) DO NOTHING",
+    )
+});
+static INSERT_EVENTS: LazyLock<Shapes> = LazyLock::new(|| {
+    Shapes::new(
+        "INSERT INTO events (event_id, customer_id, at, content) VALUES ",
+        "(?, ?, ?, ?)",
+        " ON CONFLICT (event_id) DO NOTHING",
+    )
+});
+static INSERT_ORDERS: LazyLock<Shapes> = LazyLock::new(|| {
+    Shapes::new(
+        "INSERT INTO orders (customer_id, order_id, event_id, at, amount, refunded) VALUES ",
+        "(?, ?, ?, ?, ?, ?)",
+        "",
+    )
+});
+static UPDATE_REFUNDED: LazyLock<Shapes> = LazyLock::new(|| {
+    Shapes::new(
+        "UPDATE orders SET refunded = r.column3 FROM (VALUES ",
+        "(?, ?, ?)",
+        ") AS r WHERE orders.customer_id = r.column1 AND orders.order_id = r.column2",
+    )
+});
+
+/// (customer id, order id), borrowed from the batch.
+type OrderKey<'e> = (&'e str, &'e str);
 
 /// An order of the ledger: stored already, or added by this batch.
 struct LedgerEntry {
     at: i64,
     amount: i64,
     refunded: i64,
-    /// Added by this batch (inserted) rather than stored (updated when refunded).
-    new: bool,
-    event_id: String,
+    /// The index of the batch's event that adds the order; `None` for a stored order (updated
+    /// when refunded).
+    added_by: Option<usize>,
     changed: bool,
 }
 
-type OrderKey = (String, String);
+/// The stored form of every event (`content_fingerprint()`), computed in steps with a yield
+/// between them. It runs before the write transaction begins: then it overlaps the
+/// transactions of other writers (statements, commits) instead of holding the writer.
+pub(super) async fn encode(events: &[Event]) -> Result<Vec<String>, StoreError> {
+    let mut contents: Vec<String> = Vec::with_capacity(events.len());
+    for (step, chunk) in events.chunks(ENCODE_STEP).enumerate() {
+        if step > 0 {
+            tokio::task::yield_now().await;
+        }
+        contents.extend(chunk.iter().map(Event::content_fingerprint));
+    }
+    if let Some(index) = contents.iter().position(String::is_empty) {
+        return Err(StoreError::Backend(format!(
+            "events[{index}] cannot be encoded"
+        )));
+    }
+    Ok(contents)
+}
 
-/// Applies `events` in order on a connection inside a write transaction. On `Err` the caller
-/// must roll back.
+/// Applies `events`, encoded as `contents` ([`encode`]), in order on a connection inside a
+/// write transaction. On `Err` the caller must roll back.
 pub(super) async fn record(
     conn: &mut SqliteConnection,
     events: &[Event],
+    contents: &[String],
 ) -> Result<RecordOutcome, StoreError> {
-    let mut contents = Vec::with_capacity(events.len());
-    for (index, event) in events.iter().enumerate() {
-        let content = event.content_fingerprint();
-        if content.is_empty() {
-            return Err(StoreError::Backend(format!(
-                "events[{index}] cannot be encoded"
-            )));
-        }
-        contents.push(content);
-    }
-    let stored = stored_contents(conn, events).await?;
     let mut ledger = stored_orders(conn, events).await?;
+
+    // Optimistically, every event id is new (what writers send but on retries): insert them
+    // all, which checks the ids on the way. If any was stored already, or repeats in the
+    // batch, take the inserts back and decide event by event against what is stored. Rows
+    // inserted now get rowids above every stored one (SQLite's rowid rule, unless the
+    // largest rowid is taken, which the guard rules out).
+    let everything: Vec<usize> = (0..events.len()).collect();
+    let (before,): (Option<i64>,) = sqlx::query_as("SELECT max(rowid) FROM events")
+        .fetch_one(&mut *conn)
+        .await?;
+    let before = before.unwrap_or(0);
+    execute_all(&mut *conn, customer_rows(events, &everything)).await?;
+    let mut stored = None;
+    let fresh = before < i64::MAX
+        && execute_all(&mut *conn, event_rows(events, contents, &everything)).await?
+            == events.len() as u64;
+    if !fresh {
+        sqlx::query("DELETE FROM events WHERE rowid > ?")
+            .bind(before)
+            .execute(&mut *conn)
+            .await?;
+        stored = Some(stored_contents(conn, events).await?);
+    }
 
     let mut outcome = RecordOutcome::default();
     let mut seen: HashMap<&str, &str> = HashMap::new();
     let mut accepted = Vec::new();
     for (index, event) in events.iter().enumerate() {
-        let content = contents[index].as_str();
-        let earlier = seen
-            .get(event.event_id.as_str())
-            .copied()
-            .or_else(|| stored.get(&event.event_id).map(String::as_str));
-        if let Some(earlier) = earlier {
-            if earlier == content {
-                outcome.duplicates += 1;
-                continue;
+        if let Some(stored) = &stored {
+            let content = contents[index].as_str();
+            let earlier = seen
+                .get(event.event_id.as_str())
+                .copied()
+                .or_else(|| stored.get(event.event_id.as_str()).map(String::as_str));
+            if let Some(earlier) = earlier {
+                if earlier == content {
+                    outcome.duplicates += 1;
+                    continue;
+                }
+                return Err(StoreError::EventIdReused {
+                    index,
+                    event_id: event.event_id.clone(),
+                });
             }
-            return Err(StoreError::EventIdReused {
-                index,
-                event_id: event.event_id.clone(),
-            });
+            seen.insert(&event.event_id, content);
+            accepted.push(index);
         }
         match &event.payload {
             EventPayload::Order(order) => {
-                let key = (event.customer_id.clone(), order.order_id.clone());
+                let key = (event.customer_id.as_str(), order.order_id.as_str());
                 if ledger.contains_key(&key) {
                     return Err(StoreError::OrderIdTaken {
                         index,
@@ -83,8 +174,7 @@ pub(super) async fn record(
                     at: event.at.micros(),
                     amount: order.amount,
                     refunded: 0,
-                    new: true,
-                    event_id: event.event_id.clone(),
+                    added_by: Some(index),
                     changed: false,
                 };
                 ledger.insert(key, entry);
@@ -92,24 +182,28 @@ pub(super) async fn record(
             EventPayload::Refund(refund) => apply_refund(&mut ledger, index, event, refund)?,
             _ => {}
         }
-        seen.insert(&event.event_id, content);
-        accepted.push(index);
         outcome.stored += 1;
     }
 
-    write_customers(conn, events, &accepted).await?;
-    write_events(conn, events, &contents, &accepted).await?;
-    write_ledger(conn, &ledger).await?;
+    let events_left = (!fresh).then(|| event_rows(events, contents, &accepted));
+    execute_all(
+        conn,
+        events_left
+            .into_iter()
+            .flatten()
+            .chain(ledger_rows(events, &ledger)),
+    )
+    .await?;
     Ok(outcome)
 }
 
-fn apply_refund(
-    ledger: &mut HashMap<OrderKey, LedgerEntry>,
+fn apply_refund<'e>(
+    ledger: &mut HashMap<OrderKey<'e>, LedgerEntry>,
     index: usize,
-    event: &Event,
-    refund: &Refund,
+    event: &'e Event,
+    refund: &'e Refund,
 ) -> Result<(), StoreError> {
-    let key = (event.customer_id.clone(), refund.order_id.clone());
+    let key = (event.customer_id.as_str(), refund.order_id.as_str());
     let Some(order) = ledger.get_mut(&key) else {
         return Err(StoreError::OrderMissing {
             index,
@@ -153,158 +247,152 @@ fn apply_refund(
     Ok(())
 }
 
+/// `items` sorted and without repeats.
+fn sorted_unique<T: Ord>(items: impl Iterator<Item = T>) -> Vec<T> {
+    let mut items: Vec<T> = items.collect();
+    items.sort_unstable();
+    items.dedup();
+    items
+}
+
 /// The stored content of every event id of the batch that is stored already.
-async fn stored_contents(
+async fn stored_contents<'e>(
     conn: &mut SqliteConnection,
-    events: &[Event],
-) -> Result<HashMap<String, String>, StoreError> {
-    let ids: Vec<&str> = events
-        .iter()
-        .map(|e| e.event_id.as_str())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
+    events: &'e [Event],
+) -> Result<HashMap<&'e str, String>, StoreError> {
+    let ids = sorted_unique(events.iter().map(|e| e.event_id.as_str()));
     let mut stored = HashMap::new();
-    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        let mut query =
-            QueryBuilder::<Sqlite>::new("SELECT event_id, content FROM events WHERE event_id IN (");
-        let mut list = query.separated(", ");
+    for range in cut(ids.len()) {
+        let chunk = &ids[range];
+        let mut query = sqlx::query_as(FIND_EVENTS.sql(chunk.len()));
         for id in chunk {
-            list.push_bind(*id);
+            query = query.bind(*id);
         }
-        query.push(")");
-        let rows: Vec<(String, String)> = query.build_query_as().fetch_all(&mut *conn).await?;
-        stored.extend(rows);
+        let rows: Vec<(String, String)> = query.fetch_all(&mut *conn).await?;
+        for (id, content) in rows {
+            // Found by equality, so the chunk holds the id.
+            if let Ok(at) = chunk.binary_search(&id.as_str()) {
+                stored.insert(chunk[at], content);
+            }
+        }
     }
     Ok(stored)
 }
 
 /// The stored orders that the batch's orders and refunds name.
-async fn stored_orders(
+async fn stored_orders<'e>(
     conn: &mut SqliteConnection,
-    events: &[Event],
-) -> Result<HashMap<OrderKey, LedgerEntry>, StoreError> {
-    let keys: Vec<(&str, &str)> = events
-        .iter()
-        .filter_map(|e| match &e.payload {
-            EventPayload::Order(o) => Some((e.customer_id.as_str(), o.order_id.as_str())),
-            EventPayload::Refund(r) => Some((e.customer_id.as_str(), r.order_id.as_str())),
-            _ => None,
-        })
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
+    events: &'e [Event],
+) -> Result<HashMap<OrderKey<'e>, LedgerEntry>, StoreError> {
+    let keys = sorted_unique(events.iter().filter_map(|e| match &e.payload {
+        EventPayload::Order(o) => Some((e.customer_id.as_str(), o.order_id.as_str())),
+        EventPayload::Refund(r) => Some((e.customer_id.as_str(), r.order_id.as_str())),
+        _ => None,
+    }));
     let mut ledger = HashMap::new();
-    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "SELECT customer_id, order_id, event_id, at, amount, refunded FROM orders \
-             WHERE (customer_id, order_id) IN (VALUES ",
-        );
-        let mut list = query.separated(", ");
+    for range in cut(keys.len()) {
+        let chunk = &keys[range];
+        let mut query = sqlx::query_as(FIND_ORDERS.sql(chunk.len()));
         for (customer, order) in chunk {
-            list.push("(");
-            list.push_bind_unseparated(*customer);
-            list.push_unseparated(", ");
-            list.push_bind_unseparated(*order);
-            list.push_unseparated(")");
+            query = query.bind(*customer).bind(*order);
         }
-        query.push(")");
-        let rows: Vec<(String, String, String, i64, i64, i64)> =
-            query.build_query_as().fetch_all(&mut *conn).await?;
-        for (customer, order, event_id, at, amount, refunded) in rows {
+        let rows: Vec<(String, String, i64, i64, i64)> = query.fetch_all(&mut *conn).await?;
+        for (customer, order, at, amount, refunded) in rows {
+            let Ok(found) = chunk.binary_search(&(customer.as_str(), order.as_str())) else {
+                continue;
+            };
             let entry = LedgerEntry {
                 at,
                 amount,
                 refunded,
-                new: false,
-                event_id,
+                added_by: None,
                 changed: false,
             };
-            ledger.insert((customer, order), entry);
+            ledger.insert(chunk[found], entry);
         }
     }
     Ok(ledger)
 }
 
-/// Creates the customer rows the accepted events need (foreign key), once each.
-async fn write_customers(
-    conn: &mut SqliteConnection,
-    events: &[Event],
+/// Creates the customer rows the events need (foreign key), once each.
+fn customer_rows<'q>(
+    events: &'q [Event],
     accepted: &[usize],
-) -> Result<(), StoreError> {
+) -> impl Iterator<Item = Statement<'q>> + 'q {
     let now = now_micros();
-    let customers: Vec<&str> = accepted
-        .iter()
-        .map(|&i| events[i].customer_id.as_str())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    for chunk in customers.chunks(ROWS_PER_STATEMENT) {
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO customers (id, profile, created_at, updated_at) ",
-        );
-        query.push_values(chunk, |mut row, id| {
-            row.push_bind(*id)
-                .push("NULL")
-                .push_bind(now)
-                .push_bind(now);
-        });
-        query.push(" ON CONFLICT (id) DO NOTHING");
-        query.build().execute(&mut *conn).await?;
-    }
-    Ok(())
+    let customers = sorted_unique(accepted.iter().map(|&i| events[i].customer_id.as_str()));
+    let ranges: Vec<_> = cut(customers.len()).collect();
+    ranges.into_iter().map(move |range| {
+        let mut query = sqlx::query(INSERT_CUSTOMERS.sql(range.len()));
+        for id in &customers[range] {
+            query = query.bind(*id).bind(now).bind(now);
+        }
+        query
+    })
 }
 
-async fn write_events(
-    conn: &mut SqliteConnection,
-    events: &[Event],
-    contents: &[String],
-    accepted: &[usize],
-) -> Result<(), StoreError> {
-    for chunk in accepted.chunks(ROWS_PER_STATEMENT) {
-        let mut query =
-            QueryBuilder::<Sqlite>::new("INSERT INTO events (event_id, customer_id, at, content) ");
-        query.push_values(chunk, |mut row, &i| {
+/// Inserts the accepted events in batch order: their rowids keep the recording order that
+/// breaks ties between equal instants.
+fn event_rows<'q>(
+    events: &'q [Event],
+    contents: &'q [String],
+    accepted: &'q [usize],
+) -> impl Iterator<Item = Statement<'q>> + 'q {
+    cut(accepted.len()).map(move |range| {
+        let mut query = sqlx::query(INSERT_EVENTS.sql(range.len()));
+        for &i in &accepted[range] {
             let event = &events[i];
-            row.push_bind(event.event_id.as_str())
-                .push_bind(event.customer_id.as_str())
-                .push_bind(event.at.micros())
-                .push_bind(contents[i].as_str());
-        });
-        query.build().execute(&mut *conn).await?;
-    }
-    Ok(())
+            query = query
+                .bind(event.event_id.as_str())
+                .bind(event.customer_id.as_str())
+                .bind(event.at.micros())
+                .bind(contents[i].as_str());
+        }
+        query
+    })
 }
 
-/// Inserts the batch's new orders (with their refunds so far) and updates refunded stored ones.
-async fn write_ledger(
-    conn: &mut SqliteConnection,
-    ledger: &HashMap<OrderKey, LedgerEntry>,
-) -> Result<(), StoreError> {
-    let new: Vec<(&OrderKey, &LedgerEntry)> = ledger.iter().filter(|(_, e)| e.new).collect();
-    for chunk in new.chunks(ROWS_PER_STATEMENT) {
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO orders (customer_id, order_id, event_id, at, amount, refunded) ",
-        );
-        query.push_values(chunk, |mut row, ((customer, order), entry)| {
-            row.push_bind(customer.as_str())
-                .push_bind(order.as_str())
-                .push_bind(entry.event_id.as_str())
-                .push_bind(entry.at)
-                .push_bind(entry.amount)
-                .push_bind(entry.refunded);
-        });
-        query.build().execute(&mut *conn).await?;
-    }
-    for ((customer, order), entry) in ledger.iter().filter(|(_, e)| !e.new && e.changed) {
-        sqlx::query("UPDATE orders SET refunded = ? WHERE customer_id = ? AND order_id = ?")
-            .bind(entry.refunded)
-            .bind(customer)
-            .bind(order)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
+/// Inserts the batch's new orders (with their refunds so far) and updates refunded stored
+/// ones, both in key order.
+fn ledger_rows<'q>(
+    events: &'q [Event],
+    ledger: &'q HashMap<OrderKey<'q>, LedgerEntry>,
+) -> impl Iterator<Item = Statement<'q>> + 'q {
+    let mut new: Vec<(OrderKey<'q>, &LedgerEntry, usize)> = ledger
+        .iter()
+        .filter_map(|(key, entry)| entry.added_by.map(|index| (*key, entry, index)))
+        .collect();
+    new.sort_unstable_by_key(|(key, _, _)| *key);
+    let mut refunded: Vec<(OrderKey<'q>, i64)> = ledger
+        .iter()
+        .filter(|(_, entry)| entry.added_by.is_none() && entry.changed)
+        .map(|(key, entry)| (*key, entry.refunded))
+        .collect();
+    refunded.sort_unstable_by_key(|(key, _)| *key);
+
+    let inserts: Vec<_> = cut(new.len()).collect();
+    let updates: Vec<_> = cut(refunded.len()).collect();
+    let inserts = inserts.into_iter().map(move |range| {
+        let mut query = sqlx::query(INSERT_ORDERS.sql(range.len()));
+        for ((customer, order), entry, index) in &new[range] {
+            query = query
+                .bind(*customer)
+                .bind(*order)
+                .bind(events[*index].event_id.as_str())
+                .bind(entry.at)
+                .bind(entry.amount)
+                .bind(entry.refunded);
+        }
+        query
+    });
+    let updates = updates.into_iter().map(move |range| {
+        let mut query = sqlx::query(UPDATE_REFUNDED.sql(range.len()));
+        for ((customer, order), refunded) in &refunded[range] {
+            query = query.bind(*customer).bind(*order).bind(*refunded);
+        }
+        query
+    });
+    inserts.chain(updates)
 }
 
 /// Decodes a stored `content_fingerprint()` back into the event. serde_json's
