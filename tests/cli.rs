@@ -450,7 +450,7 @@ fn import_classify_export_round_trip() {
     let by_id = w.run("x.db", &["classify", "c-1001"]).ok().json();
     assert_eq!(by_id["customer_id"], "c-1001", "{by_id:#}");
     assert_eq!(by_id["known"], true, "{by_id:#}");
-    assert_eq!(by_id["assignments"].as_array().map(Vec::len), Some(13));
+    assert_eq!(by_id["assignments"].as_array().map(Vec::len), Some(15));
     assert!(
         by_id["rule_set_version"]
             .as_str()
@@ -530,7 +530,7 @@ fn demo_fills_a_database_that_classify_reads() {
         let found = w.run("demo.db", &["classify", id]).ok().json();
         assert_eq!(found["customer_id"], id, "{found:#}");
         assert_eq!(found["known"], true, "{found:#}");
-        assert_eq!(found["assignments"].as_array().map(Vec::len), Some(13));
+        assert_eq!(found["assignments"].as_array().map(Vec::len), Some(15));
         assert_eq!(found["snapshot"]["customers"], 300, "{found:#}");
     }
     let beyond = w.run("demo.db", &["classify", "c00301"]).ok().json();

@@ -22,6 +22,8 @@ mod history;
 mod ingest;
 #[path = "grpc/model.rs"]
 mod model;
+#[path = "grpc/predictive.rs"]
+mod predictive;
 #[path = "grpc/readme.rs"]
 mod readme;
 #[path = "grpc/recommend.rs"]

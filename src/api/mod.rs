@@ -3,6 +3,7 @@
 
 pub mod convert;
 mod history;
+mod predictive;
 mod recommend;
 mod segmentation;
 pub mod status;

@@ -252,6 +252,13 @@ impl pb::segmentation_service_server::SegmentationService for SegmentationApi {
             snapshot: Some(snapshot_info_to_proto(&stats.info)),
         }))
     }
+
+    async fn get_predictive_model(
+        &self,
+        request: Request<pb::GetPredictiveModelRequest>,
+    ) -> Result<Response<pb::GetPredictiveModelResponse>, Status> {
+        super::predictive::get_predictive_model(&self.app, request.get_ref()).await
+    }
 }
 
 /// Reads the request stream and answers each message with the results of its references, in

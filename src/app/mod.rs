@@ -7,6 +7,7 @@ mod classify;
 mod customers;
 mod error;
 mod ingest;
+mod predictive;
 mod recommend;
 mod resident;
 mod segments;
@@ -24,6 +25,7 @@ use crate::store::Store;
 
 pub use classify::{Classified, ClassifyOptions, SnapshotChoice};
 pub use error::AppError;
+pub use predictive::PredictiveModel;
 pub use recommend::Contact;
 pub use resident::ResidentHistories;
 pub use segments::{Scan, SegmentStats};

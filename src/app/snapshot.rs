@@ -11,6 +11,7 @@ use super::resident::Population;
 use super::{App, AppError};
 use crate::domain::features::compute_features;
 use crate::domain::population::{build_population, BuyerSample, PopulationStats};
+use crate::domain::predictive::{fit_predictive, FitOutcome, PurchaseDays};
 use crate::domain::rules::VersionedRules;
 use crate::domain::time::Timestamp;
 
@@ -61,25 +62,64 @@ fn is_newer(shared: &PopulationStats, ours: &PopulationStats) -> bool {
     shared.info.as_of >= ours.info.as_of && shared.info.id != ours.info.id
 }
 
-/// Computes the population statistics at `as_of` over `population`, on every core.
+/// Computes the population statistics at `as_of` over `population`, on every core: one pass
+/// computes each customer's features, which give both its buyer sample (the active buyers'
+/// distributions and value tier) and its purchase days (every buyer's summary for the
+/// predictive models); then both models are fitted once over those summaries.
 pub fn compute_population(
     population: &Population,
     as_of: Timestamp,
     rules: &VersionedRules,
 ) -> PopulationStats {
     let windows = &rules.rules.windows;
-    let samples: Vec<BuyerSample> = population
+    type Buyer = (Arc<str>, PurchaseDays);
+    // fold + reduce keep the population's (id) order, and no per-customer Option is kept.
+    let (samples, buyers) = population
         .par_iter()
-        .filter_map(|(id, history)| {
-            BuyerSample::from_features(id, &compute_features(history, as_of, windows))
-        })
-        .collect();
-    build_population(
+        .fold(
+            || (Vec::new(), Vec::new()),
+            |(mut samples, mut buyers): (Vec<BuyerSample>, Vec<Buyer>), (id, history)| {
+                let features = compute_features(history, as_of, windows);
+                if let Some(days) = features.purchase_days {
+                    buyers.push((id.clone(), days));
+                }
+                samples.extend(BuyerSample::from_features(id, &features));
+                (samples, buyers)
+            },
+        )
+        .reduce(
+            || (Vec::new(), Vec::new()),
+            |(mut samples, mut buyers), (more_samples, more_buyers)| {
+                samples.extend(more_samples);
+                buyers.extend(more_buyers);
+                (samples, buyers)
+            },
+        );
+    // Built (and its samples freed) before the fit, which needs memory of its own.
+    let stats = build_population(
         samples,
         as_of,
         population.len() as u64,
         &rules.rules.value_tier,
-    )
+    );
+    // In id order, as the population is: every replica fits the same numbers.
+    let predictive = fit_predictive(&buyers, &rules.rules.predictive, &wall_clock_millis);
+    stats.with_predictive(predictive)
+}
+
+/// The snapshot's stopwatch for the model fits (the domain reads no clock).
+fn wall_clock_millis(run: &mut dyn FnMut()) -> u64 {
+    let started = std::time::Instant::now();
+    run();
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `FITTED`, or the failure's code, for logs.
+fn outcome_code<T>(outcome: &FitOutcome<T>) -> &'static str {
+    match outcome {
+        FitOutcome::Fitted(_) => "FITTED",
+        FitOutcome::Failed(failure) => failure.kind.code(),
+    }
 }
 
 impl App {
@@ -106,10 +146,17 @@ impl App {
                 durations.push(started.elapsed().as_secs_f64());
             }
         }
+        let predictive = &stats.predictive;
         tracing::info!(
             snapshot = %stats.info.id,
             customers = stats.info.customers,
             active_buyers = stats.info.active_buyers,
+            buyers = predictive.buyers,
+            repeat_buyers = predictive.repeat_buyers,
+            bg_nbd = outcome_code(&predictive.bg_nbd.outcome),
+            bg_nbd_fit_ms = predictive.bg_nbd.fit_millis,
+            gamma_gamma = outcome_code(&predictive.gamma_gamma.outcome),
+            gamma_gamma_fit_ms = predictive.gamma_gamma.fit_millis,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "population snapshot computed"
         );

@@ -6,6 +6,7 @@ use crate::domain::dimensions::{classify, ClassifyInput, Dimension};
 use crate::domain::features::compute_features;
 use crate::domain::history::EventPayload;
 use crate::domain::population::{build_population, BuyerSample};
+use crate::domain::predictive::{fit_predictive, PurchaseDays};
 use crate::domain::rules::RuleSet;
 use crate::domain::validate::{check_event, normalize_profile, Violations};
 use crate::store::{SqliteStore, Store};
@@ -134,16 +135,30 @@ fn segment_counts(config: &DemoConfig) -> BTreeMap<Dimension, BTreeMap<String, u
         .iter()
         .map(|c| (c.id.clone(), c.history()))
         .collect();
-    let samples = histories.iter().filter_map(|(id, history)| {
-        let features = compute_features(&history.into(), config.as_of, &rules.rules.windows);
-        BuyerSample::from_features(id, &features)
-    });
+    let features: Vec<_> = histories
+        .iter()
+        .map(|(_, history)| compute_features(&history.into(), config.as_of, &rules.rules.windows))
+        .collect();
+    let samples = histories
+        .iter()
+        .zip(&features)
+        .filter_map(|((id, _), features)| BuyerSample::from_features(id, features));
+    let buyers: Vec<(String, PurchaseDays)> = histories
+        .iter()
+        .zip(&features)
+        .filter_map(|((id, _), features)| Some((id.clone(), features.purchase_days?)))
+        .collect();
+    // The server fits the predictive models with every snapshot; so does this population.
     let population = build_population(
         samples,
         config.as_of,
         histories.len() as u64,
         &rules.rules.value_tier,
-    );
+    )
+    .with_predictive(fit_predictive(&buyers, &rules.rules.predictive, &|run| {
+        run();
+        0
+    }));
     let mut counts: BTreeMap<Dimension, BTreeMap<String, usize>> = BTreeMap::new();
     for (id, history) in &histories {
         let classification = classify(ClassifyInput {
@@ -170,6 +185,15 @@ fn assert_every_segment_has_members(config: &DemoConfig) {
     for dimension in Dimension::ALL {
         let members = counts.get(dimension);
         for code in dimension.segment_codes() {
+            // UNKNOWN is the predictive dimensions' answer when no model could be fitted,
+            // which a population with repeat buyers never gives.
+            let predictive = matches!(
+                dimension,
+                Dimension::ChurnRisk | Dimension::PredictedValueTier
+            );
+            if *code == "UNKNOWN" && predictive {
+                continue;
+            }
             if members.and_then(|m| m.get(*code)).is_none() {
                 missing.push(format!("{}:{code}", dimension.code()));
             }

@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::compact::{CompactHistory, FactKind, OrderFact};
 use super::history::{InteractionKind, Plan, SurveyKind, TicketKind};
+use super::predictive::PurchaseDays;
 use super::rules::Windows;
-use super::time::Timestamp;
+use super::time::{Timestamp, MICROS_PER_DAY};
 
 /// An exact non-negative fraction `numerator / denominator` with a non-zero denominator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,6 +157,9 @@ pub struct Features {
     pub refund_rate: Option<Fraction>,
     pub spend_trend: i64,
     pub current_plan: Option<Plan>,
+    /// Every purchase ever (not only within `L`) by UTC day, net of refunds: what the
+    /// predictive models summarise (`predictive::summary`); `None` for non-buyers.
+    pub purchase_days: Option<PurchaseDays>,
 }
 
 impl Features {
@@ -412,6 +416,7 @@ fn add_order_features<'a>(
     let mut refunded_in_window = 0i128;
     let mut recent_net = 0i64;
     let mut previous_net = 0i64;
+    let mut purchases: Vec<(i64, i64)> = Vec::new();
 
     for state in orders {
         let order = &state.order;
@@ -432,6 +437,7 @@ fn add_order_features<'a>(
             continue;
         }
         f.purchases_ever += 1;
+        purchases.push((state.at.micros().div_euclid(MICROS_PER_DAY), net));
         f.first_purchase_at = Some(f.first_purchase_at.map_or(state.at, |t| t.min(state.at)));
         f.last_purchase_at = Some(f.last_purchase_at.map_or(state.at, |t| t.max(state.at)));
         if !in_window {
@@ -468,6 +474,8 @@ fn add_order_features<'a>(
         Fraction::new(refunded_in_window, ordered_in_window)
     };
     f.spend_trend = recent_net - previous_net;
+    f.purchase_days =
+        PurchaseDays::from_purchases(purchases, as_of.micros().div_euclid(MICROS_PER_DAY));
 }
 
 /// The median as an exact fraction: the mean of the two middle values for an even count.

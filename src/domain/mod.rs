@@ -1,4 +1,4 @@
-//! The pure domain core: history types, features, population statistics, the 13 dimensions,
+//! The pure domain core: history types, features, population statistics, the 15 dimensions,
 //! the playbook and the rule set. No I/O here: no tonic, no sqlx, no tokio, no clock.
 
 pub mod compact;

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::features::Features;
-use super::rules::ValueTierRules;
+use super::predictive::PredictiveStats;
+use super::rules::{Share, ValueTierRules};
 use super::time::Timestamp;
 
 /// What a classification reports about the snapshot it used.
@@ -109,7 +110,8 @@ impl TierMark {
     }
 }
 
-/// The value-tier boundaries of a population (spec 3.2).
+/// The value-tier boundaries of a population (spec 3.2). The predicted value tier keeps the same
+/// boundaries over CLV in minor units (then `profit` reads "CLV").
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValueTierBounds {
     /// The last customer of the HIGH head; `None` when nobody is HIGH.
@@ -121,6 +123,23 @@ pub struct ValueTierBounds {
     pub total_positive_profit: i128,
 }
 
+impl ValueTierBounds {
+    /// `true` when (value, id) lies in the HIGH head: at or before its last mark.
+    pub fn is_high(&self, value: i64, customer_id: &str) -> bool {
+        self.last_high
+            .as_ref()
+            .is_some_and(|mark| mark.is_at_or_before(value, customer_id))
+    }
+
+    /// `true` when (value, id) lies in the LOW tail: at or after its first mark.
+    pub fn is_low(&self, value: i64, customer_id: &str) -> bool {
+        self.first_low.as_ref().is_some_and(|mark| {
+            value < mark.profit
+                || (value == mark.profit && customer_id >= mark.customer_id.as_str())
+        })
+    }
+}
+
 /// Everything the population-relative rules need, for one instant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PopulationStats {
@@ -130,6 +149,10 @@ pub struct PopulationStats {
     pub monetary: Distribution,
     pub units: Distribution,
     pub value_tier: ValueTierBounds,
+    /// The fitted predictive models and the predicted value tier. Absent from snapshots stored
+    /// before they existed, which read as "not fitted".
+    #[serde(default)]
+    pub predictive: PredictiveStats,
 }
 
 impl PopulationStats {
@@ -141,6 +164,14 @@ impl PopulationStats {
     /// An empty population (no buyers yet) at `as_of`.
     pub fn empty(as_of: Timestamp) -> Self {
         build_population(std::iter::empty(), as_of, 0, &default_value_tier())
+    }
+
+    /// The same statistics with the predictive models of the same population (see
+    /// `predictive::fit_predictive`); the content id follows.
+    pub fn with_predictive(mut self, predictive: PredictiveStats) -> Self {
+        self.predictive = predictive;
+        self.info.id = content_id(&self);
+        self
     }
 }
 
@@ -209,6 +240,7 @@ pub fn build_population(
         monetary: column(|s| s.monetary),
         units: column(|s| s.units),
         value_tier,
+        predictive: PredictiveStats::default(),
     };
     stats.info.id = content_id(&stats);
     stats
@@ -216,20 +248,34 @@ pub fn build_population(
 
 /// `samples` must already be in value-tier order.
 fn value_tier_bounds(samples: &[BuyerSample], rules: &ValueTierRules) -> ValueTierBounds {
-    let n = samples.len();
-    let total_positive: i128 = samples
-        .iter()
-        .filter(|s| s.profit > 0)
-        .map(|s| i128::from(s.profit))
-        .sum();
+    pareto_bounds(
+        samples,
+        |s| (s.profit, s.customer_id.as_str()),
+        rules.high_profit_share,
+        rules.low_customer_share,
+    )
+}
 
-    // HIGH: shortest head with cumulative profit >= share x total positive profit.
+/// The 80/20 boundaries of `ranked`, already in tier order (value descending, then customer id
+/// ascending); `key` gives each one's (value, id). HIGH: the shortest head whose values add up
+/// to at least `high_share` of the total positive value (nobody when that total is 0). LOW: the
+/// tail of floor(`low_share` x n), minus whoever is already HIGH.
+pub(crate) fn pareto_bounds<T>(
+    ranked: &[T],
+    key: fn(&T) -> (i64, &str),
+    high_share: Share,
+    low_share: Share,
+) -> ValueTierBounds {
+    let n = ranked.len();
+    let value = |item: &T| i128::from(key(item).0);
+    let total_positive: i128 = ranked.iter().map(value).filter(|&v| v > 0).sum();
+
     let mut high_count = 0usize;
     if total_positive > 0 {
-        let target_scaled = i128::from(rules.high_profit_share.ppm) * total_positive;
+        let target_scaled = i128::from(high_share.ppm) * total_positive;
         let mut cumulative = 0i128;
-        for sample in samples {
-            cumulative += i128::from(sample.profit);
+        for item in ranked {
+            cumulative += value(item);
             high_count += 1;
             if cumulative * 1_000_000 >= target_scaled {
                 break;
@@ -237,16 +283,18 @@ fn value_tier_bounds(samples: &[BuyerSample], rules: &ValueTierRules) -> ValueTi
         }
     }
 
-    // LOW: the tail of floor(share x n), minus whoever is already HIGH.
-    let tail = (i128::from(rules.low_customer_share.ppm) * n as i128 / 1_000_000) as usize;
+    let tail = (i128::from(low_share.ppm) * n as i128 / 1_000_000) as usize;
     let low_start = (n - tail.min(n)).max(high_count);
-    let mark = |s: &BuyerSample| TierMark {
-        profit: s.profit,
-        customer_id: s.customer_id.clone(),
+    let mark = |item: &T| {
+        let (profit, id) = key(item);
+        TierMark {
+            profit,
+            customer_id: id.to_owned(),
+        }
     };
     ValueTierBounds {
-        last_high: high_count.checked_sub(1).map(|i| mark(&samples[i])),
-        first_low: samples.get(low_start).map(mark),
+        last_high: high_count.checked_sub(1).map(|i| mark(&ranked[i])),
+        first_low: ranked.get(low_start).map(mark),
         high_count: high_count as u64,
         low_count: (n - low_start) as u64,
         total_positive_profit: total_positive,
@@ -270,181 +318,13 @@ fn content_id(stats: &PopulationStats) -> String {
     }
     let bounds = serde_json::to_vec(&stats.value_tier).unwrap_or_default();
     hasher.update(&bounds);
+    // The fits and the predicted tier, but not how long fitting took: equal content, equal id.
+    let mut predictive = stats.predictive.clone();
+    predictive.bg_nbd.fit_millis = 0;
+    predictive.gamma_gamma.fit_millis = 0;
+    hasher.update(serde_json::to_vec(&predictive).unwrap_or_default());
     format!("snap-{}", &hex::encode(hasher.finalize())[..16])
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn scores_asc(values: &[i64]) -> Vec<u32> {
-        let dist = Distribution::new(values.to_vec());
-        values.iter().map(|&v| dist.score_ascending(v)).collect()
-    }
-
-    #[test]
-    fn spec_worked_examples_of_quintile_scores() {
-        assert_eq!(scores_asc(&[100, 200, 300, 500, 500]), vec![1, 2, 3, 5, 5]);
-        let frequencies = [1, 1, 1, 1, 1, 1, 1, 2, 3, 10];
-        assert_eq!(scores_asc(&frequencies), vec![2, 2, 2, 2, 2, 2, 2, 4, 5, 5]);
-        let recency = Distribution::new(vec![0, 10, 20, 30, 40]);
-        let r: Vec<u32> = [0, 10, 20, 30, 40]
-            .iter()
-            .map(|&v| recency.score_descending(v))
-            .collect();
-        assert_eq!(r, vec![5, 4, 3, 2, 1]);
-    }
-
-    #[test]
-    fn equal_values_always_share_a_score() {
-        assert_eq!(scores_asc(&[7; 9]), vec![3; 9]);
-        // Four equal of five: pct = (0 + 4/2) / 5 = 0.4, floor(2) = 2, score 3.
-        assert_eq!(scores_asc(&[1, 1, 1, 1, 9]), vec![3, 3, 3, 3, 5]);
-        assert_eq!(scores_asc(&[1, 9, 9, 9, 9]), vec![1, 4, 4, 4, 4]);
-        let recency = Distribution::new(vec![5; 4]);
-        assert_eq!(recency.score_descending(5), 3);
-    }
-
-    #[test]
-    fn distinct_values_split_into_fifths() {
-        let values: Vec<i64> = (1..=10).collect();
-        assert_eq!(scores_asc(&values), vec![1, 1, 2, 2, 3, 3, 4, 4, 5, 5]);
-        let values: Vec<i64> = (1..=3).collect();
-        // pct = 1/6, 3/6, 5/6 -> floor(5 pct) = 0, 2, 4.
-        assert_eq!(scores_asc(&values), vec![1, 3, 5]);
-    }
-
-    #[test]
-    fn empty_population_scores_one_and_values_outside_rank_at_the_edges() {
-        let empty = Distribution::default();
-        assert_eq!(empty.score_ascending(10), 1);
-        assert_eq!(empty.score_descending(10), 1);
-        let dist = Distribution::new(vec![10, 20, 30]);
-        assert_eq!(dist.score_ascending(0), 1);
-        assert_eq!(dist.score_ascending(99), 5);
-        assert_eq!(dist.score_descending(999), 1);
-        assert_eq!(dist.score_descending(-1), 5);
-    }
-
-    #[test]
-    fn median_of_even_count_is_mean_of_middle_two() {
-        assert_eq!(Distribution::new(vec![1, 2, 3, 10]).twice_median(), Some(5));
-        assert_eq!(Distribution::new(vec![4, 1, 3]).twice_median(), Some(6));
-        assert_eq!(Distribution::default().twice_median(), None);
-    }
-
-    fn sample(id: &str, profit: i64) -> BuyerSample {
-        BuyerSample {
-            customer_id: id.to_owned(),
-            recency_days: 1,
-            frequency: 1,
-            monetary: profit.max(0),
-            units: 1,
-            profit,
-        }
-    }
-
-    fn tiers(samples: Vec<BuyerSample>) -> ValueTierBounds {
-        build_population(samples, Timestamp(0), 0, &default_value_tier()).value_tier
-    }
-
-    #[test]
-    fn pareto_with_no_buyers_has_no_tiers() {
-        let bounds = tiers(vec![]);
-        assert_eq!((bounds.high_count, bounds.low_count), (0, 0));
-        assert!(bounds.last_high.is_none() && bounds.first_low.is_none());
-    }
-
-    #[test]
-    fn pareto_with_one_buyer() {
-        let bounds = tiers(vec![sample("a", 500)]);
-        assert_eq!((bounds.high_count, bounds.low_count), (1, 0));
-        // A lone loss-making buyer: no positive profit, nobody HIGH; floor(0.2) = 0 LOW.
-        let bounds = tiers(vec![sample("a", -5)]);
-        assert_eq!((bounds.high_count, bounds.low_count), (0, 0));
-    }
-
-    #[test]
-    fn pareto_with_four_buyers_has_no_low_tail() {
-        // Total 1000; head 700 < 800, 700 + 200 >= 800: two HIGH. floor(0.8) = 0 LOW.
-        let bounds = tiers(vec![
-            sample("a", 200),
-            sample("b", 700),
-            sample("c", 60),
-            sample("d", 40),
-        ]);
-        assert_eq!(bounds.high_count, 2);
-        assert_eq!(
-            bounds.last_high.as_ref().map(|m| m.customer_id.as_str()),
-            Some("a")
-        );
-        assert_eq!(bounds.low_count, 0);
-    }
-
-    #[test]
-    fn pareto_ties_are_broken_by_customer_id() {
-        // Five equal profits of 100: 80% of 500 = 400 needs four; the tie order is by id.
-        let samples = ["e", "b", "d", "a", "c"]
-            .iter()
-            .map(|id| sample(id, 100))
-            .collect();
-        let bounds = tiers(samples);
-        assert_eq!(bounds.high_count, 4);
-        let last_high = bounds.last_high.expect("a HIGH head");
-        assert_eq!(last_high.customer_id, "d");
-        assert!(last_high.is_at_or_before(100, "a"));
-        assert!(!last_high.is_at_or_before(100, "e"));
-        // floor(0.2 x 5) = 1 LOW: "e", the last in order and not HIGH.
-        assert_eq!(bounds.low_count, 1);
-        assert_eq!(
-            bounds.first_low.map(|m| m.customer_id),
-            Some("e".to_owned())
-        );
-    }
-
-    #[test]
-    fn pareto_low_tail_skips_high_customers_and_counts_losses() {
-        // Ten buyers: one makes all the profit, the rest lose money.
-        let mut samples = vec![sample("top", 1000)];
-        samples.extend((0..9).map(|i| sample(&format!("l{i}"), -(i + 1))));
-        let bounds = tiers(samples);
-        assert_eq!(bounds.high_count, 1);
-        assert_eq!(bounds.low_count, 2);
-        let first_low = bounds.first_low.expect("a LOW tail");
-        assert_eq!(
-            (first_low.profit, first_low.customer_id.as_str()),
-            (-8, "l7")
-        );
-    }
-
-    #[test]
-    fn pareto_zero_total_profit_has_no_high() {
-        let bounds = tiers((0..5).map(|i| sample(&format!("z{i}"), 0)).collect());
-        assert_eq!(bounds.high_count, 0);
-        assert_eq!(bounds.low_count, 1);
-    }
-
-    #[test]
-    fn snapshot_id_depends_on_content_only() {
-        let a = build_population(
-            vec![sample("a", 5), sample("b", 7)],
-            Timestamp(9),
-            2,
-            &default_value_tier(),
-        );
-        let b = build_population(
-            vec![sample("b", 7), sample("a", 5)],
-            Timestamp(9),
-            2,
-            &default_value_tier(),
-        );
-        let c = build_population(
-            vec![sample("b", 8), sample("a", 5)],
-            Timestamp(9),
-            2,
-            &default_value_tier(),
-        );
-        assert_eq!(a.info.id, b.info.id);
-        assert_ne!(a.info.id, c.info.id);
-    }
-}
+mod tests;

@@ -186,4 +186,14 @@ mod tests {
         assert_eq!(bearer(&request("Basic abc")), None);
         assert_eq!(bearer(&request("Bearer ")), None);
     }
+
+    #[test]
+    fn the_predictive_model_is_read_with_the_classify_scope() {
+        // Registered by the SegmentationService rule of `required_scope`: a read, like
+        // GetSegmentStats; RefreshSnapshot alone needs admin.
+        assert_eq!(
+            required_scope("/segmenter.v1.SegmentationService/GetPredictiveModel"),
+            Some(crate::auth::Scope::Classify)
+        );
+    }
 }

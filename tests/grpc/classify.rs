@@ -52,8 +52,8 @@ fn assert_well_formed(c: &pb::Classification) {
     let dimensions: Vec<i32> = c.assignments.iter().map(|a| a.dimension).collect();
     assert_eq!(
         dimensions,
-        (1..=13).collect::<Vec<i32>>(),
-        "13 assignments in order"
+        (1..=15).collect::<Vec<i32>>(),
+        "15 assignments in order"
     );
     for a in &c.assignments {
         assert!(!a.reasons.is_empty(), "{:?} has no reason", a.dimension);
@@ -91,9 +91,12 @@ async fn an_unknown_customer_is_classified_not_refused() {
                 (ServicePersona, "UNPREDICTABLE"),
                 (CustomerType, "UNSPECIFIED"),
                 (DecisionStyle, "UNKNOWN"),
+                (ChurnRisk, "NONE"),
+                (PredictedValueTier, "NONE"),
             ])
         );
         assert_eq!(c.rfm_scores, None);
+        assert_eq!(c.predictive, None);
         assert_eq!(c.as_of, Some(now()));
         let features = c.features.clone().expect("features");
         assert_eq!(features.purchases_ever, 0);
@@ -136,7 +139,18 @@ async fn a_crafted_history_is_classified_exactly_by_every_alias() {
             (ServicePersona, "ANGRY"),
             (CustomerType, "VALUE"),
             (DecisionStyle, "UNKNOWN"),
+            // One buyer, who bought again after 60 days and not in the 40 since: the models,
+            // fitted on that alone, see a customer who dropped out (P(alive) near 0), and a
+            // CLV below one minor unit, so nobody holds 80 % of a zero total.
+            (ChurnRisk, "HIGH"),
+            (PredictedValueTier, "MEDIUM"),
         ])
+    );
+    let predictive = c.predictive.expect("predicted");
+    assert!(predictive.probability_alive < 0.3, "{predictive:?}");
+    assert_eq!(
+        (predictive.frequency, predictive.recency, predictive.age),
+        (1, 60.0, 100.0)
     );
     // A single active buyer sits at the 50th percentile: floor(5 * 0.5) = 2.
     assert_eq!(

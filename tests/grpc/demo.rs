@@ -40,8 +40,14 @@ async fn the_demo_population_fills_the_segments() {
             .map(|s| format!("{}={}", s.code, s.customers))
             .collect();
         eprintln!("{dimension:?}: {}", counts.join(" "));
+        // UNKNOWN of the predictive dimensions needs a population the models cannot be fitted
+        // on (tests/grpc/predictive.rs has one).
+        let predictive = matches!(
+            dimension,
+            pb::Dimension::ChurnRisk | pb::Dimension::PredictedValueTier
+        );
         for s in &d.segments {
-            if s.customers == 0 {
+            if s.customers == 0 && !(predictive && s.code == "UNKNOWN") {
                 empty.push(format!("{dimension:?}/{}", s.code));
             }
         }

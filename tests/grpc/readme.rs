@@ -231,7 +231,7 @@ fn check_answer(args: &[String], values: &[serde_json::Value], line: &str) {
             let assignments = answer["classification"]["assignments"]
                 .as_array()
                 .map(Vec::len);
-            assert_eq!(assignments, Some(13), "{line}");
+            assert_eq!(assignments, Some(15), "{line}");
             if body.contains("zh-CN") {
                 let names = answer["classification"]["assignments"].to_string();
                 assert!(
@@ -261,9 +261,23 @@ fn check_answer(args: &[String], values: &[serde_json::Value], line: &str) {
         "segmenter.v1.SegmentationService/GetSegmentStats" => {
             assert_eq!(
                 answer["dimensions"].as_array().map(Vec::len),
-                Some(13),
+                Some(15),
                 "{line}"
             );
+        }
+        "segmenter.v1.SegmentationService/GetPredictiveModel" => {
+            // The demo population has repeat buyers: both models are fitted.
+            for model in ["bgNbd", "gammaGamma"] {
+                assert_eq!(
+                    answer[model]["status"], "FIT_STATUS_FITTED",
+                    "{line}
+{answer:#}"
+                );
+            }
+            assert_eq!(answer["timeUnit"], "TIME_UNIT_DAYS", "{line}");
+            if body.contains("as_of") {
+                assert_eq!(answer["snapshot"]["asOf"], "2025-06-30T00:00:00Z", "{line}");
+            }
         }
         "grpc.health.v1.Health/Check" => {
             assert_eq!(answer["status"], "SERVING", "{line}");

@@ -227,7 +227,7 @@ async fn grpcurl_lists_calls_and_decodes_error_details() {
     assert_eq!(c["customerId"], "c-1");
     assert_eq!(c["known"], true);
     assert_eq!(c["asOf"], "2025-07-01T00:00:00Z");
-    assert_eq!(c["assignments"].as_array().map(Vec::len), Some(13));
+    assert_eq!(c["assignments"].as_array().map(Vec::len), Some(15));
     assert_eq!(c["assignments"][4]["dimension"], "DIMENSION_LIFECYCLE");
     assert_eq!(c["assignments"][4]["code"], "NEW");
     assert_eq!(c["features"]["recencyDays"], "3");

@@ -52,6 +52,7 @@ pub fn segment_codes(dimension: pb::Dimension) -> &'static [&'static str] {
             "UNSPECIFIED",
         ],
         DecisionStyle => &["RATIONAL", "EMOTIONAL", "UNKNOWN"],
+        ChurnRisk | PredictedValueTier => &["HIGH", "MEDIUM", "LOW", "UNKNOWN", "NONE"],
         Unspecified => &[],
     }
 }
@@ -59,7 +60,7 @@ pub fn segment_codes(dimension: pb::Dimension) -> &'static [&'static str] {
 /// Checks the shape of a stats answer: every dimension once, in order, every segment listed, and the counts of each dimension adding up to the customers counted.
 pub fn assert_stats_add_up(stats: &pb::GetSegmentStatsResponse) {
     let dimensions: Vec<i32> = stats.dimensions.iter().map(|d| d.dimension).collect();
-    assert_eq!(dimensions, (1..=13).collect::<Vec<i32>>());
+    assert_eq!(dimensions, (1..=15).collect::<Vec<i32>>());
     for d in &stats.dimensions {
         let dimension = pb::Dimension::try_from(d.dimension).expect("dimension");
         // Every segment once, empty ones included (the order is not specified).

@@ -1,6 +1,7 @@
 //! Domain results -> proto: classifications with display names in the requested locale.
 
 use super::enums::dimension_to_proto;
+use super::predictive::predictive_scores_to_proto;
 use super::time::timestamp_to_proto;
 use crate::api::pb;
 use crate::domain::dimensions::{Assignment, Classification, Fact, Reason, RfmScores};
@@ -37,7 +38,7 @@ pub fn present_classification(
 }
 
 /// The codes-only view: what a nightly sync stores, without the reasons that are most of the
-/// bytes of a full classification.
+/// bytes of a full classification. Scores (RFM and predictive) are kept: they are a few numbers.
 pub fn classification_codes_to_proto(classification: &Classification) -> pb::Classification {
     let assignments = classification
         .assignments
@@ -82,6 +83,10 @@ fn with_assignments(
         assignments,
         rfm_scores: classification.rfm_scores.as_ref().map(rfm_scores_to_proto),
         features,
+        predictive: classification
+            .prediction
+            .as_ref()
+            .map(predictive_scores_to_proto),
     }
 }
 

@@ -2,6 +2,8 @@ use super::*;
 use crate::domain::dimensions::Dimension;
 use crate::domain::features::{DatedScore, TicketCounts};
 use crate::domain::history::Plan;
+use crate::domain::predictive::{CustomerPrediction, CustomerSummary, Prediction, TimeUnit};
+use crate::domain::rules::Share;
 use crate::domain::time::Timestamp;
 
 /// The built-in rule set's display names; parsed without validation so the test does not
@@ -103,7 +105,29 @@ fn classification() -> Classification {
             frequency: 3,
             monetary: 4,
         }),
+        prediction: Some(prediction()),
         features: features(),
+    }
+}
+
+fn prediction() -> CustomerPrediction {
+    CustomerPrediction {
+        summary: CustomerSummary {
+            frequency: 3,
+            recency: 6.0,
+            age: 10.5,
+            mean_repeat_spend: Some(2_500.0),
+        },
+        prediction: Prediction {
+            probability_alive: 0.8,
+            expected_purchases: 2.5,
+            expected_average_order_value: Some(2_400.0),
+            clv: Some(5_500.4),
+        },
+        clv_minor: Some(5_500),
+        time_unit: TimeUnit::Weeks,
+        horizon_days: 180,
+        annual_discount_rate: Share::from_ppm(100_000),
     }
 }
 
@@ -142,9 +166,9 @@ fn classification_maps_every_part() {
         })
     );
 
-    // One assignment per dimension, in proto enum order 1..=13.
+    // One assignment per dimension, in proto enum order 1..=15.
     let dimensions: Vec<i32> = proto.assignments.iter().map(|a| a.dimension).collect();
-    assert_eq!(dimensions, (1..=13).collect::<Vec<_>>());
+    assert_eq!(dimensions, (1..=15).collect::<Vec<_>>());
     let rfm = &proto.assignments[0];
     assert_eq!(
         (rfm.code.as_str(), rfm.display_name.as_str()),
@@ -261,4 +285,30 @@ fn customers_without_purchases_have_no_rfm_scores() {
     c.rfm_scores = None;
     let proto = classification_to_proto(&c, &rules(), Locale::En);
     assert_eq!(proto.rfm_scores, None);
+}
+
+#[test]
+fn predictive_scores_are_carried_in_both_views() {
+    let expected = pb::PredictiveScores {
+        probability_alive: 0.8,
+        expected_purchases: 2.5,
+        expected_average_order_value: Some(2_400.0),
+        clv: Some(5_500.4),
+        horizon_days: 180,
+        annual_discount_rate: 0.1,
+        frequency: 3,
+        recency: 6.0,
+        age: 10.5,
+        mean_repeat_spend: Some(2_500.0),
+        time_unit: pb::TimeUnit::Weeks as i32,
+    };
+    let full = classification_to_proto(&classification(), &rules(), Locale::En);
+    assert_eq!(full.predictive, Some(expected));
+    let codes = classification_codes_to_proto(&classification());
+    assert_eq!(codes.predictive, Some(expected));
+
+    let mut c = classification();
+    c.prediction = None;
+    let proto = classification_to_proto(&c, &rules(), Locale::En);
+    assert_eq!(proto.predictive, None);
 }

@@ -45,6 +45,8 @@ enum_mapping!(dimension_from_pb, dimension_to_pb, Dimension <=> Dimension {
     ServicePersona <=> ServicePersona,
     CustomerType <=> CustomerType,
     DecisionStyle <=> DecisionStyle,
+    ChurnRisk <=> ChurnRisk,
+    PredictedValueTier <=> PredictedValueTier,
 });
 enum_mapping!(plan_from_pb, plan_to_pb, Plan <=> Plan { Free <=> Free, Trial <=> Trial, Paid <=> Paid });
 enum_mapping!(decision_style_from_pb, decision_style_to_pb, DecisionStyle <=> DecisionStyle {
@@ -159,7 +161,7 @@ mod tests {
     fn dimensions_map_both_ways_in_proto_order() {
         for (i, &dimension) in Dimension::ALL.iter().enumerate() {
             let raw = dimension_to_proto(dimension);
-            // The proto numbers the dimensions 1..=13 in the domain's order.
+            // The proto numbers the dimensions 1..=15 in the domain's order.
             assert_eq!(raw, i as i32 + 1);
             let mut v = Violations::default();
             assert_eq!(
@@ -168,7 +170,7 @@ mod tests {
             );
             assert!(v.is_empty());
         }
-        assert_eq!(Dimension::ALL.len(), 13);
+        assert_eq!(Dimension::ALL.len(), 15);
     }
 
     #[test]

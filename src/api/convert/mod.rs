@@ -14,6 +14,7 @@
 mod classification;
 mod enums;
 mod events;
+mod predictive;
 mod refs_and_customers;
 mod time;
 
@@ -30,6 +31,7 @@ pub use enums::{
     ticket_kind_from_pb, ticket_kind_to_pb,
 };
 pub use events::{event_from_proto, event_to_proto, ConvertedEvent};
+pub use predictive::{predictive_model_to_proto, predictive_scores_to_proto, time_unit_to_proto};
 pub use refs_and_customers::{
     customer_from_proto, customer_ref_from_proto, customer_ref_to_proto, customer_to_proto,
 };

@@ -71,6 +71,10 @@ pub struct Args {
     /// Where populations and run databases live [default: <target dir>/bench].
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
+    /// Only fit the predictive models in this process, over `--customers` demo customers and
+    /// over 5,000: no server, no database.
+    #[arg(long)]
+    pub predictive_only: bool,
 }
 
 impl Args {

@@ -12,6 +12,7 @@ mod ingest;
 mod load;
 mod population;
 mod postgres;
+mod predictive;
 mod report;
 mod rpc;
 mod server;
@@ -64,6 +65,9 @@ struct Run<'a> {
 }
 
 async fn run(args: Args) -> Result<()> {
+    if args.predictive_only {
+        return fit_in_process(&args);
+    }
     let settings = args.settings();
     let segmenter = Segmenter::locate()?;
     let cache = cache_dir(&args)?;
@@ -163,6 +167,7 @@ async fn run(args: Args) -> Result<()> {
         });
     }
 
+    notes.push(small_population_fit(args.seed));
     // Other work on the machine shows in every figure, latency tails first: say how busy it was.
     if let (Some(before), Some(after)) = (load_before, load_average()) {
         notes.push(format!(
@@ -179,6 +184,34 @@ async fn run(args: Args) -> Result<()> {
         eprintln!("report written to {}", path.display());
     }
     Ok(())
+}
+
+/// `--predictive-only`: the model fits of the population size asked for and of the small one,
+/// in this process, without a server.
+fn fit_in_process(args: &Args) -> Result<()> {
+    let customers = args.customers();
+    eprintln!("predictive fits: generating and summarising {customers} demo customers ...");
+    let big = predictive::in_process(customers, args.seed)?;
+    println!(
+        "predictive fits, {} customers: {}",
+        table::thousands(customers as u64),
+        report::predictive_fits(&big)
+    );
+    println!("{}", small_population_fit(args.seed));
+    Ok(())
+}
+
+/// The model fits of a small demo population, fitted in this process.
+fn small_population_fit(seed: u64) -> String {
+    let customers = predictive::SMALL_POPULATION;
+    match predictive::in_process(customers, seed) {
+        Ok(fits) => format!(
+            "Predictive fits of {} demo customers (seed {seed}) in the bench process: {}.",
+            table::thousands(customers as u64),
+            fits.describe()
+        ),
+        Err(error) => format!("Predictive fits of {customers} demo customers failed: {error:#}"),
+    }
 }
 
 async fn run_postgres(

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use crate::duckdb::DuckDbOutcome;
 use crate::load::Sample;
+use crate::predictive::{self, FitFigures};
 use crate::suite::{Figures, Outcome};
 use crate::table::{self, Table};
 
@@ -205,6 +206,12 @@ pub fn figures_table(columns: &[Column<'_>], shape: &Shape) -> Table {
     );
     row(
         &mut table,
+        "predictive fits in that snapshot (BG/NBD + Gamma-Gamma)",
+        "<= 5 s",
+        &|c| outcome(&c.f.predictive, predictive_fits),
+    );
+    row(
+        &mut table,
         "streaming ingest (IngestEvents), durable",
         ">= 100,000 events/s",
         &|c| {
@@ -274,6 +281,16 @@ fn both<A, B>(a: &Outcome<A>, b: &Outcome<B>, show: impl Fn(&A, &B) -> String) -
         (Ok(a), Ok(b)) => show(a, b),
         (Err(error), _) | (_, Err(error)) => format!("failed: {error}"),
     }
+}
+
+/// Both fits against their target, with what they were fitted on.
+pub fn predictive_fits(fits: &FitFigures) -> String {
+    let verdict = table::at_most(
+        fits.fits().as_secs_f64(),
+        predictive::TARGET.as_secs_f64(),
+        |v| format!("{v:.2} s"),
+    );
+    format!("{}: {verdict}", fits.describe())
 }
 
 fn percentiles(sample: &Sample) -> String {

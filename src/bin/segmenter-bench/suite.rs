@@ -11,6 +11,7 @@ use crate::bulk::{self, BatchOutcome, RefreshOutcome, StatsOutcome};
 use crate::ingest::{self, IngestOutcome, IngestPlan};
 use crate::load::{self, Concurrency, Picker, Sample};
 use crate::population::Population;
+use crate::predictive::{self, FitFigures};
 use crate::rpc::{self, CallKind, Connection};
 use crate::server::{self, Segmenter, ServerProcess};
 
@@ -52,6 +53,8 @@ pub struct Figures {
     pub batch: Outcome<BatchOutcome>,
     pub stats: Outcome<StatsOutcome>,
     pub refresh: Outcome<RefreshOutcome>,
+    /// The model fits of the snapshot the refresh computed.
+    pub predictive: Outcome<FitFigures>,
     pub ingest: Outcome<IngestOutcome>,
     pub peak_rss: Outcome<u64>,
 }
@@ -208,6 +211,13 @@ pub async fn run(
     })
     .await;
 
+    let predictive = timed(
+        &say,
+        "GetPredictiveModel (fit times of the refreshed snapshot)",
+        predictive::from_server(&main),
+    )
+    .await;
+
     let plan = IngestPlan {
         events: settings.ingest_events,
         chunk: settings.ingest_chunk,
@@ -231,6 +241,7 @@ pub async fn run(
         batch,
         stats,
         refresh,
+        predictive,
         ingest,
         peak_rss,
     })

@@ -1,6 +1,7 @@
 //! Decides every dimension in dependency order. A manual pin replaces a dimension's segment
 //! before later dimensions read it, so the pinned truth flows into everything that depends on it.
 
+use super::predictive::{self, Outlook};
 use super::{engagement, feedback, personas, value};
 use super::{Assignment, Classification, Dimension, Reason};
 use crate::domain::compact::CompactHistory;
@@ -193,6 +194,12 @@ pub fn classify(input: ClassifyInput<'_>) -> Classification {
         Dimension::DecisionStyle,
         personas::decision_style(profile_style, &sales, &sales_traits),
     );
+    let outlook = Outlook::of(&ctx);
+    a.decide(Dimension::ChurnRisk, predictive::churn_risk(&ctx, &outlook));
+    a.decide(
+        Dimension::PredictedValueTier,
+        predictive::predicted_value_tier(&ctx, &outlook),
+    );
 
     let mut assignments = a.list;
     assignments.sort_by_key(|x| x.dimension);
@@ -204,6 +211,7 @@ pub fn classify(input: ClassifyInput<'_>) -> Classification {
         snapshot: input.population.info.clone(),
         assignments,
         rfm_scores: scores,
+        prediction: outlook.prediction(),
         features,
     }
 }

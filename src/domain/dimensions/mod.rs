@@ -1,10 +1,12 @@
-//! The 13 dimensions of the model (spec section 3): their codes, the classification result, and
-//! the order in which they are decided (later dimensions read earlier ones).
+//! The 15 dimensions of the model: the 13 of spec section 3 and the two predictive ones of
+//! issue 5 (churn risk, predicted value tier); their codes, the classification result, and the
+//! order in which they are decided (later dimensions read earlier ones).
 
 mod classify;
 mod engagement;
 mod feedback;
 mod personas;
+mod predictive;
 mod value;
 
 pub use classify::{classify, ClassifyInput};
@@ -14,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::features::Features;
 use super::history::code_enum;
 use super::population::SnapshotInfo;
+use super::predictive::CustomerPrediction;
 use super::time::Timestamp;
 
 code_enum!(
@@ -32,8 +35,13 @@ code_enum!(
         ServicePersona => "service_persona",
         CustomerType => "customer_type",
         DecisionStyle => "decision_style",
+        ChurnRisk => "churn_risk",
+        PredictedValueTier => "predicted_value_tier",
     }
 );
+
+/// The segment code the predictive dimensions report when the snapshot has no usable fit.
+pub const UNKNOWN: &str = "UNKNOWN";
 
 /// The segment code every purchase-based dimension reports for a customer without purchases.
 pub const NONE: &str = "NONE";
@@ -85,6 +93,8 @@ impl Dimension {
                 "UNSPECIFIED",
             ],
             Dimension::DecisionStyle => &["RATIONAL", "EMOTIONAL", "UNKNOWN"],
+            Dimension::ChurnRisk => &["HIGH", "MEDIUM", "LOW", UNKNOWN, NONE],
+            Dimension::PredictedValueTier => &["HIGH", "MEDIUM", "LOW", UNKNOWN, NONE],
         }
     }
 
@@ -210,6 +220,9 @@ pub struct Classification {
     /// One per dimension, in `Dimension::ALL` order.
     pub assignments: Vec<Assignment>,
     pub rfm_scores: Option<RfmScores>,
+    /// P(alive), expected purchases, expected order value and CLV; `None` for customers
+    /// without purchases and when the snapshot has no BG/NBD fit.
+    pub prediction: Option<CustomerPrediction>,
     pub features: Features,
 }
 

@@ -2,9 +2,9 @@
 //! All are `NONE` for a customer without purchases.
 
 use super::classify::{Context, Decision};
-use super::{deferred, RfmScores, NONE};
-use crate::domain::population::Distribution;
-use crate::domain::rules::{BigAccountRule, HighLowMethod};
+use super::{deferred, Reason, RfmScores, NONE};
+use crate::domain::population::{Distribution, ValueTierBounds};
+use crate::domain::rules::{BigAccountRule, HighLowMethod, Share};
 
 /// R, F, M scores by percentile rank among the active buyers; `None` for non-buyers.
 pub fn rfm_scores(ctx: &Context<'_>) -> Option<RfmScores> {
@@ -18,7 +18,8 @@ pub fn rfm_scores(ctx: &Context<'_>) -> Option<RfmScores> {
     })
 }
 
-fn no_purchases(ctx: &Context<'_>) -> Decision {
+/// `NONE`: the purchase-based dimensions do not apply to a customer who never bought.
+pub(super) fn no_purchases(ctx: &Context<'_>) -> Decision {
     Decision::new(
         NONE,
         vec![ctx
@@ -176,40 +177,70 @@ pub fn value_tier(ctx: &Context<'_>) -> Decision {
                 .threshold("lookback_days", lookback)],
         );
     }
-    let bounds = &ctx.population.value_tier;
-    let (profit, id) = (f.profit, ctx.customer_id);
-    let high = bounds
-        .last_high
-        .as_ref()
-        .is_some_and(|mark| mark.is_at_or_before(profit, id));
-    let mut high_reason = ctx
-        .reason("value_tier.high_head", high)
-        .observed("profit", profit)
-        .threshold("high_profit_share", ctx.rules.value_tier.high_profit_share)
+    let rules = &ctx.rules.value_tier;
+    pareto_tier(
+        ctx,
+        &ctx.population.value_tier,
+        f.profit,
+        (rules.high_profit_share, rules.low_customer_share),
+        &TierLabels {
+            high_rule: "value_tier.high_head",
+            low_rule: "value_tier.low_tail",
+            value: "profit",
+            high_share: "high_profit_share",
+            last_high: "last_high_profit",
+            first_low: "first_low_profit",
+        },
+        |reason| reason,
+    )
+}
+
+/// How one 80/20 tier dimension names the rules and values in its reasons.
+pub(super) struct TierLabels {
+    pub high_rule: &'static str,
+    pub low_rule: &'static str,
+    /// The ordering value (profit, CLV).
+    pub value: &'static str,
+    pub high_share: &'static str,
+    pub last_high: &'static str,
+    pub first_low: &'static str,
+}
+
+/// HIGH / MEDIUM / LOW by placing (value, customer id) against 80/20 boundaries (value
+/// descending, then id ascending): HIGH at or before the last HIGH mark, LOW at or after the
+/// first LOW mark, MEDIUM between. `shares` are (high share, low customer share), for the
+/// reasons; `cite` adds what else the HIGH reason shows.
+pub(super) fn pareto_tier(
+    ctx: &Context<'_>,
+    bounds: &ValueTierBounds,
+    value: i64,
+    shares: (Share, Share),
+    labels: &TierLabels,
+    cite: impl Fn(Reason) -> Reason,
+) -> Decision {
+    let id = ctx.customer_id;
+    let high = bounds.is_high(value, id);
+    let mut high_reason = cite(ctx.reason(labels.high_rule, high))
+        .observed(labels.value, value)
+        .threshold(labels.high_share, shares.0)
         .threshold("high_customers", bounds.high_count);
     if let Some(mark) = &bounds.last_high {
         high_reason = high_reason
-            .threshold("last_high_profit", mark.profit)
+            .threshold(labels.last_high, mark.profit)
             .threshold("last_high_customer_id", &mark.customer_id);
     }
     if high {
         return Decision::new("HIGH", vec![high_reason]);
     }
-    // LOW: at or after the first LOW mark in (profit desc, id asc) order.
-    let low = bounds.first_low.as_ref().is_some_and(|mark| {
-        profit < mark.profit || (profit == mark.profit && id >= mark.customer_id.as_str())
-    });
+    let low = bounds.is_low(value, id);
     let mut low_reason = ctx
-        .reason("value_tier.low_tail", low)
-        .observed("profit", profit)
-        .threshold(
-            "low_customer_share",
-            ctx.rules.value_tier.low_customer_share,
-        )
+        .reason(labels.low_rule, low)
+        .observed(labels.value, value)
+        .threshold("low_customer_share", shares.1)
         .threshold("low_customers", bounds.low_count);
     if let Some(mark) = &bounds.first_low {
         low_reason = low_reason
-            .threshold("first_low_profit", mark.profit)
+            .threshold(labels.first_low, mark.profit)
             .threshold("first_low_customer_id", &mark.customer_id);
     }
     Decision::new(

@@ -1,5 +1,6 @@
 //! Validation of the playbook rows of a rule set (called by `RuleSet::validate`): each row on its
-//! own, rows sharing an action code, the spec's required rows, and problems before offers.
+//! own, rows sharing an action code, the spec's required rows (and issue 5's high-value
+//! win-back), and problems and that win-back before offers.
 
 use super::super::dimensions::Dimension::{self, *};
 use super::super::rules::{LocalizedText, RuleSet};
@@ -69,7 +70,13 @@ pub(crate) fn check_playbook(rules: &RuleSet, problems: &mut Vec<String>) {
         check_against_earlier(rows, index, problems);
     }
     check_required(rows, problems);
-    check_problems_first(rows, problems);
+    check_outranks_sales(rows, is_problem_row, "a problem recovery", problems);
+    check_outranks_sales(
+        rows,
+        is_high_value_win_back,
+        "the high-value win-back",
+        problems,
+    );
 }
 
 fn label(index: usize, row: &PlaybookRow) -> String {
@@ -227,6 +234,18 @@ fn check_required(rows: &[PlaybookRow], problems: &mut Vec<String>) {
         "the birthday gift of value_tier HIGH",
         problems,
     );
+    check_reach(
+        rows,
+        is_high_value_win_back,
+        &[Campaign, AccountReview],
+        "the win-back of churn_risk HIGH with predicted_value_tier HIGH",
+        problems,
+    );
+}
+
+/// Issue 5: a high predicted value at high churn risk gets the most urgent win-back action.
+fn is_high_value_win_back(row: &PlaybookRow) -> bool {
+    names(row, ChurnRisk, "HIGH") && names(row, PredictedValueTier, "HIGH")
 }
 
 fn is_problem_row(row: &PlaybookRow) -> bool {
@@ -242,7 +261,13 @@ fn is_sales_row(row: &PlaybookRow) -> bool {
             ))
 }
 
-fn check_problems_first(rows: &[PlaybookRow], problems: &mut Vec<String>) {
+/// Every row `is_target` picks must be more urgent than every sales action.
+fn check_outranks_sales(
+    rows: &[PlaybookRow],
+    is_target: fn(&PlaybookRow) -> bool,
+    what: &str,
+    problems: &mut Vec<String>,
+) {
     let Some((sales_index, sales)) = rows
         .iter()
         .enumerate()
@@ -251,10 +276,10 @@ fn check_problems_first(rows: &[PlaybookRow], problems: &mut Vec<String>) {
     else {
         return;
     };
-    for (index, row) in rows.iter().enumerate().filter(|(_, r)| is_problem_row(r)) {
+    for (index, row) in rows.iter().enumerate().filter(|(_, r)| is_target(r)) {
         if row.priority >= sales.priority {
             problems.push(format!(
-                "{}: a problem recovery must outrank every sales action, but its priority {} \
+                "{}: {what} must outrank every sales action, but its priority {} \
                  is not more urgent than {} of {}",
                 label(index, row),
                 row.priority,

@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::special::{beta_expectation, hypergeometric_series, ln_gamma, log_sum_exp2};
+use super::special::{beta_expectation, hypergeometric_series_at, ln_gamma, log_sum_exp2};
 use super::staged::{self, Likelihood};
 use super::summary::CustomerSummary;
 use super::{run_lengths, FitError};
@@ -70,18 +70,45 @@ impl BgNbdParams {
     /// (a+b+x−1)/(a−1) · [1 − ((α+T)/(α+T+t))^(r+x) · 2F1(r+x, b+x; a+b+x−1; z)] · P(alive),
     /// z = t/(α+T+t). 0 for t ≤ 0 (or NaN).
     pub fn expected_purchases(&self, summary: &CustomerSummary, t: f64) -> f64 {
-        if t.is_nan() || t <= 0.0 {
-            return 0.0;
-        }
-        self.probability_alive(summary) * self.expected_purchases_if_alive(summary, t)
+        self.expected_purchases_at(summary, &[t])[0]
+    }
+
+    /// [`Self::expected_purchases`] at every horizon of `horizons`, sharing what does not depend
+    /// on the horizon: P(alive), and the coefficients of the series (see
+    /// [`hypergeometric_series_at`]). A CLV needs a dozen horizons; this is several times
+    /// cheaper than asking for them one by one.
+    pub fn expected_purchases_at(&self, summary: &CustomerSummary, horizons: &[f64]) -> Vec<f64> {
+        let alive = self.probability_alive(summary);
+        let x = f64::from(summary.frequency);
+        let scaled: Vec<f64> = horizons
+            .iter()
+            .map(|&t| {
+                if t.is_nan() || t <= 0.0 {
+                    f64::NAN // no purchase in no time; no series to sum either
+                } else {
+                    t / (self.alpha + summary.age)
+                }
+            })
+            .collect();
+        let series = self.series_if_alive_at(x, &scaled);
+        scaled
+            .iter()
+            .zip(series)
+            .map(|(&s, series)| {
+                if s.is_nan() {
+                    0.0
+                } else {
+                    alive * self.if_alive_or_quadrature(x, s, series)
+                }
+            })
+            .collect()
     }
 
     /// E[Y(t)] for a customer known to be alive, i.e. E[(1 − (1 + P·t/(α+T))^−(r+x)) / P] with
-    /// P ~ Beta(a, b+x) (λ integrated out over its posterior Gamma(r+x, α+T)).
-    fn expected_purchases_if_alive(&self, summary: &CustomerSummary, t: f64) -> f64 {
-        let x = f64::from(summary.frequency);
-        let scaled = t / (self.alpha + summary.age);
-        let value = match self.series_if_alive(x, scaled) {
+    /// P ~ Beta(a, b+x) (λ integrated out over its posterior Gamma(r+x, α+T)), at the scaled
+    /// horizon s = t/(α+T): the series value when there is one, else by quadrature.
+    fn if_alive_or_quadrature(&self, x: f64, scaled: f64, series: Option<f64>) -> f64 {
+        let value = match series {
             Some(value) => value,
             None => {
                 let k = self.r + x;
@@ -103,33 +130,116 @@ impl BgNbdParams {
         }
     }
 
-    /// The closed form of eq. 10 without the P(alive) factor, rewritten so that it has no
-    /// removable singularity at a = 1 and no overflow for large x. With z = s/(1+s), s =
-    /// t/(α+T), Euler's transformation gives (1−z)^(r+x) 2F1(r+x, b+x; c; z) = (1−z)^(a−1)
-    /// 2F1(c−r−x, a−1; c; z), c = a+b+x−1, and splitting off the n = 0 term and the factor
-    /// (a−1) of the rest leaves
-    /// c · L · expm1(u)/u − (1−z)^(a−1) · A z · 3F2(1, A+1, a; 2, c+1; z),
-    /// with L = ln(1+s), u = −(a−1) L, A = a+b−1−r. `None` when the series cannot be trusted
-    /// (see [`hypergeometric_series`]) or the difference cancels more than four digits, so the
-    /// result keeps at least eight.
-    fn series_if_alive(&self, x: f64, scaled: f64) -> Option<f64> {
-        if scaled > SERIES_MAX_SCALED_HORIZON {
-            return None;
+    /// The closed form of eq. 10 without the P(alive) factor at every scaled horizon s =
+    /// t/(α+T), in whichever of two exact forms converges faster: the terms of the Euler form
+    /// ([`Self::euler_series_at`]) fall off like n^(a−2) zⁿ, those of Gauss's series as printed
+    /// ([`Self::gauss_series_at`]) like n^(r+x−1) zⁿ, so a population with a large a (rare
+    /// dropout, a few repeat purchases each) needs several times fewer terms in the second.
+    /// Where the chosen form cannot be trusted for a horizon, the other is tried.
+    fn series_if_alive_at(&self, x: f64, scaled: &[f64]) -> Vec<Option<f64>> {
+        let gauss_first = self.r + x + 1.0 < self.a;
+        let (first, second): (FormAt<'_>, FormAt<'_>) = if gauss_first {
+            (&|s| self.gauss_series_at(x, s), &|s| {
+                self.euler_series_at(x, s)
+            })
+        } else {
+            (&|s| self.euler_series_at(x, s), &|s| {
+                self.gauss_series_at(x, s)
+            })
+        };
+        let mut values = first(scaled);
+        if values.iter().all(Option::is_some) {
+            return values;
         }
+        // Only the horizons the first form left out.
+        let left: Vec<f64> = scaled
+            .iter()
+            .zip(&values)
+            .map(|(&s, value)| if value.is_none() { s } else { f64::NAN })
+            .collect();
+        for (value, other) in values.iter_mut().zip(second(&left)) {
+            if value.is_none() {
+                *value = other;
+            }
+        }
+        values
+    }
+
+    /// Eq. 10 rewritten so that it has no removable singularity at a = 1 and no overflow for
+    /// large x. With z = s/(1+s), Euler's transformation gives (1−z)^(r+x) 2F1(r+x, b+x; c; z) =
+    /// (1−z)^(a−1) 2F1(c−r−x, a−1; c; z), c = a+b+x−1, and splitting off the n = 0 term and the
+    /// factor (a−1) of the rest leaves
+    /// c · L · expm1(u)/u − (1−z)^(a−1) · A z · 3F2(1, A+1, a; 2, c+1; z),
+    /// with L = ln(1+s), u = −(a−1) L, A = a+b−1−r. The 3F2 coefficients depend on the customer
+    /// (x) only, so every horizon shares them. For each s, `None` when the series cannot be
+    /// trusted (see [`hypergeometric_series_at`]), when s is NaN or beyond
+    /// [`SERIES_MAX_SCALED_HORIZON`], or when the difference cancels more than four digits, so
+    /// a result keeps at least eight.
+    fn euler_series_at(&self, x: f64, scaled: &[f64]) -> Vec<Option<f64>> {
         let Self { r, a, b, .. } = *self;
         let c = a + b + x - 1.0;
         let big_a = a + b - 1.0 - r;
-        let l = scaled.ln_1p();
-        let z = scaled / (1.0 + scaled);
-        let u = -(a - 1.0) * l;
-        let phi = if u == 0.0 { 1.0 } else { u.exp_m1() / u };
-        let head = c * l * phi;
-        let series = hypergeometric_series(&[1.0, big_a + 1.0, a], &[2.0, c + 1.0], z)?;
-        let tail = u.exp() * big_a * z * series;
-        let value = head - tail;
-        let trusted = value.is_finite() && value >= 1e-4 * head.abs().max(tail.abs());
-        trusted.then_some(value)
+        let zs = series_arguments(scaled);
+        let series = hypergeometric_series_at(&[1.0, big_a + 1.0, a], &[2.0, c + 1.0], &zs);
+        scaled
+            .iter()
+            .zip(zs)
+            .zip(series)
+            .map(|((&s, z), series)| {
+                let series = series?;
+                let l = s.ln_1p();
+                let u = -(a - 1.0) * l;
+                let phi = if u == 0.0 { 1.0 } else { u.exp_m1() / u };
+                let head = c * l * phi;
+                let tail = u.exp() * big_a * z * series;
+                let value = head - tail;
+                let trusted = value.is_finite() && value >= 1e-4 * head.abs().max(tail.abs());
+                trusted.then_some(value)
+            })
+            .collect()
     }
+
+    /// Eq. 10 as printed, c/(a−1) · [1 − (1−z)^(r+x) 2F1(r+x, b+x; c; z)], c = a+b+x−1, for
+    /// a > 1 (`None` otherwise). The bracket is −expm1(ln 2F1 − (r+x) L), L = ln(1+s) =
+    /// −ln(1−z), whose absolute error is about 1e-14; `None` when the bracket is below 1e-6 (it
+    /// would keep fewer than eight digits) or the series cannot be trusted.
+    fn gauss_series_at(&self, x: f64, scaled: &[f64]) -> Vec<Option<f64>> {
+        let Self { r, a, b, .. } = *self;
+        if a <= 1.0 {
+            return vec![None; scaled.len()];
+        }
+        let k = r + x;
+        let c = a + b + x - 1.0;
+        let zs = series_arguments(scaled);
+        let series = hypergeometric_series_at(&[k, b + x], &[c], &zs);
+        scaled
+            .iter()
+            .zip(series)
+            .map(|(&s, series)| {
+                let bracket = -(series?.ln() - k * s.ln_1p()).exp_m1();
+                let trusted = bracket.is_finite() && bracket >= 1e-6;
+                trusted.then(|| c / (a - 1.0) * bracket)
+            })
+            .collect()
+    }
+}
+
+/// One form of eq. 10 over a list of scaled horizons.
+type FormAt<'a> = &'a dyn Fn(&[f64]) -> Vec<Option<f64>>;
+
+/// z = s/(1+s) for each scaled horizon s within [`SERIES_MAX_SCALED_HORIZON`]; NaN (no series)
+/// beyond it and for NaN.
+fn series_arguments(scaled: &[f64]) -> Vec<f64> {
+    scaled
+        .iter()
+        .map(|&s| {
+            if s <= SERIES_MAX_SCALED_HORIZON {
+                s / (1.0 + s)
+            } else {
+                f64::NAN
+            }
+        })
+        .collect()
 }
 
 /// A fitted BG/NBD model (α in the time unit of the summaries it was fitted on).

@@ -12,7 +12,9 @@
 //!
 //! Pipeline: [`summarize`] each customer's purchases into a [`CustomerSummary`] (the convention
 //! is documented in [`summary`]), fit both models once per population with [`fit_bg_nbd`] and
-//! [`fit_gamma_gamma`], then [`predict`] per customer. Both fits maximise the likelihood over
+//! [`fit_gamma_gamma`], then [`predict`] per customer. With a population snapshot,
+//! [`fit_predictive`] does both fits over every buyer and computes the predicted value tier
+//! ([`snapshot`]); classification reads them through [`PredictiveStats::predict`]. Both fits maximise the likelihood over
 //! log-parameters with the bounded Nelder–Mead minimiser in [`optimize`] (above 50 000
 //! customers, warm-started from a fit on a subsample); parameters always stay finite, inside
 //! `[PARAMETER_MIN, PARAMETER_MAX]` (relative to a data-derived scale for α and v, see the
@@ -29,6 +31,7 @@ pub mod bgnbd;
 pub mod clv;
 pub mod gamma_gamma;
 pub mod optimize;
+pub mod snapshot;
 pub mod special;
 mod staged;
 pub mod summary;
@@ -39,7 +42,11 @@ mod tests;
 pub use bgnbd::{fit_bg_nbd, BgNbdFit, BgNbdParams};
 pub use clv::{predict, Prediction, CLV_PERIOD_DAYS};
 pub use gamma_gamma::{fit_gamma_gamma, GammaGammaFit, GammaGammaParams};
-pub use summary::{summarize, CustomerSummary, TimeUnit};
+pub use snapshot::{
+    fit_predictive, CustomerPrediction, FitFailure, FitFailureKind, FitOutcome, ModelFit,
+    PredictiveStats, Stopwatch,
+};
+pub use summary::{summarize, CustomerSummary, PurchaseDays, TimeUnit};
 
 /// Smallest admissible (scaled) model parameter.
 pub const PARAMETER_MIN: f64 = 1e-4;

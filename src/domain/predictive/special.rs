@@ -83,45 +83,87 @@ const SERIES_MAX_CANCELLATION: f64 = 1e4;
 /// lower parameter is a non-positive integer, when the sum overflows, or when the largest term
 /// exceeds the sum by 1e4 (cancellation would have cost more than four digits).
 pub fn hypergeometric_series(upper: &[f64], lower: &[f64], z: f64) -> Option<f64> {
+    hypergeometric_series_at(upper, lower, &[z])[0]
+}
+
+/// One series of [`hypergeometric_series_at`] being summed.
+struct PartialSum {
+    z: f64,
+    term: f64,
+    sum: f64,
+    largest: f64,
+    /// `None` while summing; then the result.
+    result: Option<Option<f64>>,
+}
+
+impl PartialSum {
+    fn finish(&mut self) {
+        let trusted = self.largest <= SERIES_MAX_CANCELLATION * self.sum.abs();
+        self.result = Some(trusted.then_some(self.sum));
+    }
+}
+
+/// [`hypergeometric_series`] at several arguments at once: the coefficients
+/// Π(uᵢ)ₙ / Π(lⱼ)ₙ / n! do not depend on z, so each term's coefficient ratio is computed once
+/// for all of them, and only the multiplication by z and the guard are per argument. Each
+/// result is what [`hypergeometric_series`] gives for that z (up to rounding).
+pub fn hypergeometric_series_at(upper: &[f64], lower: &[f64], zs: &[f64]) -> Vec<Option<f64>> {
     let lower_is_pole = lower.iter().any(|&l| l <= 0.0 && l.fract() == 0.0);
-    if z.is_nan() || z.abs() >= 1.0 || upper.len() > lower.len() + 1 || lower_is_pole {
-        return None;
+    let mut sums: Vec<PartialSum> = zs
+        .iter()
+        .map(|&z| PartialSum {
+            z,
+            term: 1.0,
+            sum: 1.0,
+            largest: 1.0,
+            result: (z.is_nan() || z.abs() >= 1.0).then_some(None),
+        })
+        .collect();
+    if upper.len() > lower.len() + 1 || lower_is_pole {
+        return vec![None; zs.len()];
     }
     // From n > settle on, every uᵢ + n and lⱼ + n is positive.
     let settle = upper
         .iter()
         .chain(lower)
         .fold(f64::NEG_INFINITY, |m, &c| m.max(-c));
-    let mut term = 1.0_f64;
-    let mut sum = 1.0_f64;
-    let mut largest = 1.0_f64;
-    for n in 0..SERIES_MAX_TERMS {
-        let n = n as f64;
-        let mut ratio = z / (n + 1.0);
+    let mut active = sums.iter().filter(|p| p.result.is_none()).count();
+    let mut n = 0;
+    while active > 0 {
+        let nf = n as f64;
+        let mut coefficient = 1.0 / (nf + 1.0);
         for &u in upper {
-            ratio *= u + n;
+            coefficient *= u + nf;
         }
         for &l in lower {
-            ratio /= l + n;
+            coefficient /= l + nf;
         }
-        let m = ratio.abs().max(z.abs());
-        if n > settle && m < 1.0 && term.abs() * m / (1.0 - m) <= SERIES_TOLERANCE * sum.abs() {
-            break;
+        for p in sums.iter_mut().filter(|p| p.result.is_none()) {
+            let ratio = coefficient * p.z;
+            let m = ratio.abs().max(p.z.abs());
+            // |term| · m / (1 − m) <= tolerance · |sum|, without a division.
+            if nf > settle
+                && m < 1.0
+                && p.term.abs() * m <= SERIES_TOLERANCE * p.sum.abs() * (1.0 - m)
+            {
+                p.finish();
+            } else {
+                p.term *= ratio;
+                p.sum += p.term;
+                p.largest = p.largest.max(p.term.abs());
+                if !p.sum.is_finite() || (p.term != 0.0 && n + 1 == SERIES_MAX_TERMS) {
+                    p.result = Some(None);
+                } else if p.term == 0.0 {
+                    p.finish(); // a terminating series (an upper parameter is a non-positive integer)
+                }
+            }
+            if p.result.is_some() {
+                active -= 1;
+            }
         }
-        term *= ratio;
-        sum += term;
-        largest = largest.max(term.abs());
-        if !sum.is_finite() {
-            return None;
-        }
-        if term == 0.0 {
-            break; // a terminating series (an upper parameter is a non-positive integer)
-        }
-        if n as usize + 1 == SERIES_MAX_TERMS {
-            return None;
-        }
+        n += 1;
     }
-    (largest <= SERIES_MAX_CANCELLATION * sum.abs()).then_some(sum)
+    sums.into_iter().map(|p| p.result.flatten()).collect()
 }
 
 /// Gauss's hypergeometric function 2F1(a, b; c; z) for |z| < 1 by its series; see

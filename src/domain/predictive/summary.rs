@@ -18,14 +18,25 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The unit of recency, age, horizons and of the fitted BG/NBD scale α.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The unit of recency, age, horizons and of the fitted BG/NBD scale α. Written `days` or
+/// `weeks` in rule sets and stored snapshots.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TimeUnit {
+    #[default]
     Days,
     Weeks,
 }
 
 impl TimeUnit {
+    /// The rule-set spelling: `days` or `weeks`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Days => "days",
+            Self::Weeks => "weeks",
+        }
+    }
+
     /// Converts a number of days into this unit.
     pub fn from_days(self, days: f64) -> f64 {
         match self {
@@ -48,6 +59,65 @@ pub struct CustomerSummary {
     pub mean_repeat_spend: Option<f64>,
 }
 
+/// A buyer's purchase days as of an as-of day, in whole days: everything a
+/// [`CustomerSummary`] is made of, exact integers, independent of the time unit. Features keep
+/// this per customer, so one pass over a history serves the summary in any unit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurchaseDays {
+    /// The day index (UTC days since the epoch) of the first purchase.
+    pub first_day: i64,
+    /// The day index of the last purchase (at or before `as_of_day`).
+    pub last_day: i64,
+    /// The day index of the as-of instant.
+    pub as_of_day: i64,
+    /// Distinct purchase days after the first (x).
+    pub repeat_days: u32,
+    /// The sum of the daily totals of those repeat days, minor units.
+    pub repeat_total: i128,
+}
+
+impl PurchaseDays {
+    /// From `(day_index, amount)` purchases (any order), as of `as_of_day` (inclusive): later
+    /// purchases are ignored. `None` for a non-buyer.
+    pub fn from_purchases(mut purchases: Vec<(i64, i64)>, as_of_day: i64) -> Option<Self> {
+        purchases.retain(|&(day, _)| day <= as_of_day);
+        purchases.sort_unstable_by_key(|&(day, _)| day);
+        let (first_day, _) = *purchases.first()?;
+        let (last_day, _) = *purchases.last()?;
+
+        let mut days = purchases.chunk_by(|left, right| left.0 == right.0);
+        days.next(); // the first purchase day is not a repeat purchase
+        let mut repeat_days: u64 = 0;
+        let mut repeat_total: i128 = 0; // i128: no overflow whatever the amounts
+        for day in days {
+            repeat_days += 1;
+            repeat_total += day
+                .iter()
+                .map(|&(_, amount)| i128::from(amount))
+                .sum::<i128>();
+        }
+        Some(Self {
+            first_day,
+            last_day,
+            as_of_day,
+            repeat_days: u32::try_from(repeat_days).unwrap_or(u32::MAX),
+            repeat_total,
+        })
+    }
+
+    /// The summary in `unit`.
+    pub fn summary(&self, unit: TimeUnit) -> CustomerSummary {
+        let repeat_days = self.repeat_days;
+        CustomerSummary {
+            frequency: repeat_days,
+            recency: unit.from_days((self.last_day - self.first_day) as f64),
+            age: unit.from_days((self.as_of_day - self.first_day) as f64),
+            mean_repeat_spend: (repeat_days > 0)
+                .then(|| self.repeat_total as f64 / f64::from(repeat_days)),
+        }
+    }
+}
+
 /// Builds the summary of one customer from `(day_index, amount)` purchases (any order), as of
 /// `as_of_day` (inclusive). `None` for a non-buyer.
 pub fn summarize(
@@ -55,35 +125,7 @@ pub fn summarize(
     as_of_day: i64,
     unit: TimeUnit,
 ) -> Option<CustomerSummary> {
-    let mut seen: Vec<(i64, i64)> = purchases
-        .iter()
-        .copied()
-        .filter(|&(day, _)| day <= as_of_day)
-        .collect();
-    seen.sort_unstable_by_key(|&(day, _)| day);
-    let (first_day, _) = *seen.first()?;
-    let (last_day, _) = *seen.last()?;
-
-    let mut days = seen.chunk_by(|left, right| left.0 == right.0);
-    days.next(); // the first purchase day is not a repeat purchase
-    let mut repeat_days: u64 = 0;
-    let mut repeat_total: i128 = 0; // i128: no overflow whatever the amounts
-    for day in days {
-        repeat_days += 1;
-        repeat_total += day
-            .iter()
-            .map(|&(_, amount)| i128::from(amount))
-            .sum::<i128>();
-    }
-
-    let frequency = u32::try_from(repeat_days).unwrap_or(u32::MAX);
-    let mean_repeat_spend = (repeat_days > 0).then(|| repeat_total as f64 / repeat_days as f64);
-    Some(CustomerSummary {
-        frequency,
-        recency: unit.from_days((last_day - first_day) as f64),
-        age: unit.from_days((as_of_day - first_day) as f64),
-        mean_repeat_spend,
-    })
+    PurchaseDays::from_purchases(purchases.to_vec(), as_of_day).map(|days| days.summary(unit))
 }
 
 impl CustomerSummary {

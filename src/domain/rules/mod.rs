@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::dimensions::Dimension;
 use super::playbook::PlaybookRow;
+use super::predictive::TimeUnit;
 
 pub use validate::RuleSetError;
 
@@ -226,6 +227,28 @@ pub struct BirthdayRules {
     pub days_ahead: i64,
 }
 
+/// The predictive models (BG/NBD + Gamma-Gamma) and the two dimensions read from them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PredictiveRules {
+    /// The unit of recency, age and the fitted scale α: `days` or `weeks`.
+    pub time_unit: TimeUnit,
+    /// Expected purchases and CLV are predicted over this many days from `as_of`.
+    pub horizon_days: u32,
+    /// The yearly rate CLV is discounted at (0.1 = 10 %).
+    pub annual_discount_rate: Share,
+    /// CHURN_RISK HIGH when P(alive) is strictly below this.
+    pub churn_high_below: Share,
+    /// CHURN_RISK LOW when P(alive) is at or above this; MEDIUM in between
+    /// (`churn_high_below <= P(alive) < churn_low_at_least`).
+    pub churn_low_at_least: Share,
+    /// PREDICTED_VALUE_TIER HIGH: the shortest head, by CLV, holding at least this share of the
+    /// total predicted CLV.
+    pub high_clv_share: Share,
+    /// PREDICTED_VALUE_TIER LOW: the tail of floor(this share x buyers), by CLV.
+    pub low_customer_share: Share,
+}
+
 /// A text in every supported locale.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -284,6 +307,7 @@ pub struct RuleSet {
     pub service_persona: ServicePersonaRules,
     pub customer_type: CustomerTypeRules,
     pub birthday: BirthdayRules,
+    pub predictive: PredictiveRules,
     /// Display names: dimension key -> segment code -> text.
     pub display_names: BTreeMap<Dimension, BTreeMap<String, LocalizedText>>,
     /// The playbook, in the order rows rank within one priority.

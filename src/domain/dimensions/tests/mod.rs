@@ -4,5 +4,6 @@ mod behaviour;
 mod explain;
 mod feedback;
 mod personas;
+mod predictive;
 mod value;
 mod whole;

@@ -20,6 +20,8 @@ fn an_unknown_customer_gets_the_prospect_defaults() {
         (Dimension::ServicePersona, "UNPREDICTABLE"),
         (Dimension::CustomerType, "UNSPECIFIED"),
         (Dimension::DecisionStyle, "UNKNOWN"),
+        (Dimension::ChurnRisk, "NONE"),
+        (Dimension::PredictedValueTier, "NONE"),
     ];
     let got: Vec<_> = c
         .assignments

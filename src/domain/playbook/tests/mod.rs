@@ -4,6 +4,7 @@
 mod birthday;
 mod golden;
 mod policy;
+mod predictive;
 mod rows;
 
 use super::super::dimensions::{Assignment, Classification, Dimension};
@@ -32,6 +33,7 @@ pub(super) fn at(year: i32, month: u32, day: u32, seconds: i64) -> Timestamp {
 fn fallback(dimension: Dimension) -> &'static str {
     match dimension {
         Rfm | ValueTier | Demand | ActivityPeriod | AccountQuadrant => "NONE",
+        ChurnRisk | PredictedValueTier => "NONE",
         Engagement => "RARE",
         Lifecycle => "POTENTIAL",
         Satisfaction | Advocacy | DecisionStyle => "UNKNOWN",
@@ -74,6 +76,7 @@ impl Customer {
             },
             assignments,
             rfm_scores: None,
+            prediction: None,
             features: Features::default(),
         };
         Self {

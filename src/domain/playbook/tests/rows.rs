@@ -11,6 +11,11 @@ fn problems(rules: &RuleSet) -> Vec<String> {
     }
 }
 
+fn row<'a>(rules: &'a RuleSet, code: &str) -> &'a PlaybookRow {
+    let found = rules.playbook.iter().find(|r| r.code == code);
+    found.expect("built-in row")
+}
+
 fn row_mut<'a>(rules: &'a mut RuleSet, code: &str) -> &'a mut PlaybookRow {
     let found = rules.playbook.iter_mut().find(|r| r.code == code);
     found.expect("built-in row")
@@ -31,14 +36,21 @@ fn the_builtin_rows_follow_the_spec() {
         .filter(|r| problem_rows.contains(&r.code.as_str()))
         .map(|r| r.priority)
         .max();
-    // Stronger than the rule: every other row, not only sales rows, comes after problems.
+    // Stronger than the rule: every other row, not only sales rows, comes after problems. The
+    // high-value win-back (issue 5) shares priority 2 but comes after every problem row, so it
+    // ranks right after them.
+    let win_back = "HIGH_VALUE_WIN_BACK";
     let best_other = rules
         .playbook
         .iter()
-        .filter(|r| !problem_rows.contains(&r.code.as_str()))
+        .filter(|r| !problem_rows.contains(&r.code.as_str()) && r.code != win_back)
         .map(|r| r.priority)
         .min();
     assert_eq!((worst_problem, best_other), (Some(2), Some(3)));
+    let position = |code: &str| rules.playbook.iter().position(|r| r.code == code);
+    let last_problem = problem_rows.iter().filter_map(|code| position(code)).max();
+    assert!(position(win_back) > last_problem);
+    assert_eq!(row(&rules, win_back).priority, 2);
     // Only REFERRAL_PROGRAMME is shared (brand advocate and promoter).
     let mut codes: Vec<&str> = rules.playbook.iter().map(|r| r.code.as_str()).collect();
     codes.sort_unstable();
@@ -123,7 +135,7 @@ fn rows_sharing_a_code_must_describe_one_action() {
     rules.playbook.push(copy);
     assert_eq!(
         problems(&rules),
-        ["playbook row 43 (RFM_UPSELL): repeats the code and conditions of row 20"]
+        ["playbook row 48 (RFM_UPSELL): repeats the code and conditions of row 20"]
     );
 }
 

@@ -151,6 +151,20 @@ fn expected_purchases_agree_with_quadrature_including_a_equal_to_one() {
             a: 0.3,
             b: 12.0,
         },
+        // Rare dropout (a large, b larger): Gauss's series as printed converges faster than
+        // the Euler form for the smaller x, and is the one used.
+        BgNbdParams {
+            r: 2.36,
+            alpha: 156.5,
+            a: 34.7,
+            b: 9_517.7,
+        },
+        BgNbdParams {
+            r: 0.4,
+            alpha: 20.0,
+            a: 6.0,
+            b: 3.0,
+        },
     ];
     for params in &sets {
         for (x, t_x, age) in [
@@ -354,4 +368,35 @@ fn fit_does_not_depend_on_the_time_unit() {
         weeks.log_likelihood - repeats * 7f64.ln(),
         1e-9,
     );
+}
+
+#[test]
+fn expected_purchases_at_many_horizons_are_those_at_each() {
+    let horizons = [-1.0, 0.0, 0.5, 4.3, 30.0, 52.0, 400.0, 1e7, f64::NAN];
+    for params in [
+        CDNOW,
+        BgNbdParams {
+            r: 2.36,
+            alpha: 156.5,
+            a: 34.7,
+            b: 9_517.7,
+        },
+    ] {
+        for summary in [
+            customer(0, 0.0, 20.0),
+            customer(3, 20.0, 38.0),
+            customer(40, 70.0, 78.0),
+        ] {
+            let together = params.expected_purchases_at(&summary, &horizons);
+            for (&t, value) in horizons.iter().zip(together) {
+                let alone = params.expected_purchases(&summary, t);
+                assert!(value.is_finite() && value >= 0.0, "{value} at {t}");
+                if alone == 0.0 {
+                    assert_eq!(value, 0.0);
+                } else {
+                    assert_close(value, alone, 1e-12);
+                }
+            }
+        }
+    }
 }

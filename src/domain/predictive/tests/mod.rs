@@ -6,6 +6,7 @@ mod degenerate;
 mod gamma_gamma;
 mod optimize;
 mod sim;
+mod snapshot;
 mod special;
 mod summary;
 

@@ -1,6 +1,7 @@
 use super::assert_close;
 use crate::domain::predictive::special::{
-    beta_expectation, hyp2f1, hypergeometric_series, ln_beta, ln_gamma, log_sum_exp, log_sum_exp2,
+    beta_expectation, hyp2f1, hypergeometric_series, hypergeometric_series_at, ln_beta, ln_gamma,
+    log_sum_exp, log_sum_exp2,
 };
 
 #[test]
@@ -133,4 +134,26 @@ fn beta_expectation_reproduces_beta_moments() {
         assert_close(second, a * (a + 1.0) / ((a + b) * (a + b + 1.0)), 1e-10);
         assert_close(beta_expectation(a, b, |_| 1.0), 1.0, 1e-12);
     }
+}
+
+#[test]
+fn the_series_at_many_arguments_is_the_series_at_each() {
+    let zs = [0.0, 1e-6, 0.3, 0.9, 0.999, 1.0, f64::NAN, -0.5, 1.0 - 1e-9];
+    for (upper, lower) in [
+        (&[1.0, 35.0, 34.7][..], &[2.0, 9_550.0][..]),
+        (&[2.7, 1.3][..], &[1.3][..]),
+        (&[-6.5][..], &[][..]),
+        (&[1.0, 1.0][..], &[-3.0][..]),
+    ] {
+        let together = hypergeometric_series_at(upper, lower, &zs);
+        assert_eq!(together.len(), zs.len());
+        for (&z, value) in zs.iter().zip(together) {
+            let alone = hypergeometric_series(upper, lower, z);
+            match (value, alone) {
+                (Some(v), Some(w)) => assert_close(v, w, 1e-14),
+                (v, w) => assert_eq!(v, w, "{upper:?} {lower:?} at {z}"),
+            }
+        }
+    }
+    assert!(hypergeometric_series_at(&[1.0], &[2.0], &[]).is_empty());
 }
