@@ -451,7 +451,7 @@ fn add_order_features<'a>(
         if order.discounted {
             f.discounted_purchases += 1;
         }
-        if let Some(seconds) = order.consideration_seconds {
+        if let Some(seconds) = order.consideration_seconds() {
             considerations.push(seconds);
         }
     }
