@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use futures::FutureExt;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::convert::{
@@ -197,27 +198,83 @@ impl pb::history_service_server::HistoryService for HistoryApi {
     ) -> Result<Response<pb::IngestEventsResponse>, Status> {
         let mut stream = request.into_inner();
         let mut summary = pb::IngestEventsResponse::default();
-        while let Some(chunk) = stream.message().await? {
+        while let Some(first) = stream.message().await? {
+            let (chunks, next) = gather_waiting_chunks(first, &mut stream);
             // Each chunk is its own all-or-nothing batch; earlier chunks stay stored on failure,
             // so the error says how far the stream got and a retry of the whole stream is safe.
-            let batch = self.convert_events(&chunk.events, "")?;
-            let outcome = self.app.record_events(batch).await.map_err(|error| {
-                let status = Status::from(ApiError::from(error));
-                Status::with_details(
-                    status.code(),
-                    format!(
-                        "chunk {} rejected, {} chunks stored before it: {}",
-                        summary.chunks,
-                        summary.chunks,
-                        status.message()
-                    ),
-                    status.details().to_vec().into(),
-                )
-            })?;
-            summary.chunks += 1;
-            summary.stored += outcome.stored;
-            summary.duplicates += outcome.duplicates;
+            let mut batches = Vec::with_capacity(chunks.len());
+            let mut invalid = None;
+            for chunk in &chunks {
+                match self.convert_events(&chunk.events, "") {
+                    Ok(batch) => batches.push(batch),
+                    Err(error) => {
+                        invalid = Some(Status::from(error));
+                        break;
+                    }
+                }
+            }
+            let (outcomes, failure) = self.app.record_event_batches(batches).await;
+            for outcome in outcomes {
+                summary.chunks += 1;
+                summary.stored += outcome.stored;
+                summary.duplicates += outcome.duplicates;
+            }
+            let failure = failure.map(|e| Status::from(ApiError::from(e))).or(invalid);
+            if let Some(status) = failure {
+                return Err(chunk_rejected(&status, summary.chunks));
+            }
+            match next {
+                NextChunk::Waiting => {}
+                NextChunk::End => break,
+                NextChunk::Broken(status) => return Err(status),
+            }
         }
         Ok(Response::new(summary))
     }
+}
+
+/// Events that one commit may take from chunks already received.
+const GROUP_EVENTS: usize = 10_000;
+
+/// What follows the chunks that [`gather_waiting_chunks`] took.
+enum NextChunk {
+    /// Nothing received yet: wait for it.
+    Waiting,
+    End,
+    Broken(Status),
+}
+
+/// `first` and the chunks of the stream that are already received, up to [`GROUP_EVENTS`]
+/// events. They arrive while the previous group commits; storing them together costs one
+/// commit instead of one per chunk, and a commit writes every page it dirtied.
+fn gather_waiting_chunks(
+    first: pb::IngestEventsRequest,
+    stream: &mut Streaming<pb::IngestEventsRequest>,
+) -> (Vec<pb::IngestEventsRequest>, NextChunk) {
+    let mut events = first.events.len();
+    let mut chunks = vec![first];
+    while events < GROUP_EVENTS {
+        // A message that is not yet complete stays in the stream for the next `message()`.
+        match stream.message().now_or_never() {
+            Some(Ok(Some(chunk))) => {
+                events += chunk.events.len();
+                chunks.push(chunk);
+            }
+            Some(Ok(None)) => return (chunks, NextChunk::End),
+            Some(Err(status)) => return (chunks, NextChunk::Broken(status)),
+            None => break,
+        }
+    }
+    (chunks, NextChunk::Waiting)
+}
+
+fn chunk_rejected(status: &Status, stored_before: u64) -> Status {
+    Status::with_details(
+        status.code(),
+        format!(
+            "chunk {stored_before} rejected, {stored_before} chunks stored before it: {}",
+            status.message()
+        ),
+        status.details().to_vec().into(),
+    )
 }

@@ -9,13 +9,62 @@ use crate::domain::validate::Violations;
 use crate::store::RecordOutcome;
 
 impl App {
-    /// Stores one batch. Each event names its customer by any reference; an id reference to a
-    /// customer not yet stored creates it, other references must resolve. The event's own
-    /// `customer_id` is filled in here.
+    /// Stores one batch, all or nothing. Each event names its customer by any reference (see
+    /// [`App::resolve_batch`]).
     pub async fn record_events(
         &self,
         batch: Vec<(CustomerRef, Event)>,
     ) -> Result<RecordOutcome, AppError> {
+        let events = self.resolve_batch(batch).await?;
+        if events.is_empty() {
+            return Ok(RecordOutcome::default());
+        }
+        let outcome = self.store.record_events(&events).await?;
+        self.keep_resident(&events, &outcome).await?;
+        self.note_events_stored(outcome.stored);
+        Ok(outcome)
+    }
+
+    /// Stores consecutive batches of a stream, each all or nothing as [`App::record_events`]
+    /// would, committed together where the store can. Stops at the first batch that fails:
+    /// the outcomes of the batches before it come back with its error, and they are stored.
+    pub async fn record_event_batches(
+        &self,
+        batches: Vec<Vec<(CustomerRef, Event)>>,
+    ) -> (Vec<RecordOutcome>, Option<AppError>) {
+        let mut resolved = Vec::with_capacity(batches.len());
+        let mut failure = None;
+        for batch in batches {
+            match self.resolve_batch(batch).await {
+                Ok(events) => resolved.push(events),
+                Err(error) => {
+                    failure = Some(error);
+                    break;
+                }
+            }
+        }
+        let recorded = self.store.record_event_batches(&resolved).await;
+        let mut outcomes = Vec::with_capacity(recorded.outcomes.len());
+        for (events, outcome) in resolved.iter().zip(recorded.outcomes) {
+            if let Err(error) = self.keep_resident(events, &outcome).await {
+                return (outcomes, Some(error));
+            }
+            self.note_events_stored(outcome.stored);
+            outcomes.push(outcome);
+        }
+        // A store failure comes first: the batch it stopped at precedes any unresolved one.
+        match recorded.failure {
+            Some(error) => (outcomes, Some(error.into())),
+            None => (outcomes, failure),
+        }
+    }
+
+    /// Checks a batch's size and names every event's customer: an id reference to a customer
+    /// not yet stored creates it, other references must resolve. Fills in `customer_id`.
+    async fn resolve_batch(
+        &self,
+        batch: Vec<(CustomerRef, Event)>,
+    ) -> Result<Vec<Event>, AppError> {
         let max = self.settings.max_batch_events;
         if batch.len() > max {
             return Err(AppError::invalid(
@@ -25,9 +74,6 @@ impl App {
                     batch.len()
                 ),
             ));
-        }
-        if batch.is_empty() {
-            return Ok(RecordOutcome::default());
         }
         let mut resolved: HashMap<CustomerRef, String> = HashMap::new();
         let mut violations = Violations::default();
@@ -59,10 +105,7 @@ impl App {
             events.push(event);
         }
         violations.into_result().map_err(AppError::Invalid)?;
-        let outcome = self.store.record_events(&events).await?;
-        self.keep_resident(&events, &outcome).await?;
-        self.note_events_stored(outcome.stored);
-        Ok(outcome)
+        Ok(events)
     }
 
     /// Brings the resident histories in step with a committed batch.

@@ -50,7 +50,8 @@ macro_rules! store_suite {
                 concurrent_writers_all_succeed, data_survives_reopening,
                 api_keys_round_trip_and_revoke, snapshot_lease_is_held_by_one_replica,
                 snapshots_are_shared_latest_first, batch_upserts_replay_in_order,
-                ledger_follows_batch_order, large_batches_are_stored_whole);
+                ledger_follows_batch_order, large_batches_are_stored_whole,
+                batches_stop_at_the_first_failure);
         }
     };
     (@checks $backend:expr; $($check:ident),+) => {

@@ -75,6 +75,14 @@ pub struct RecordOutcome {
     pub duplicates: u64,
 }
 
+/// What [`Store::record_event_batches`] did: the outcome of every committed batch, in order,
+/// and the error of the batch that stopped it, if one did (none after it was tried).
+#[derive(Debug, Default)]
+pub struct BatchesRecorded {
+    pub outcomes: Vec<RecordOutcome>,
+    pub failure: Option<StoreError>,
+}
+
 /// Shared snapshots kept per rules version; older ones are pruned on save.
 pub(crate) const SNAPSHOTS_KEPT: i64 = 3;
 
@@ -161,6 +169,24 @@ pub trait Store: Send + Sync + 'static {
     /// its order in the same batch). Customers referenced by id are created when missing. An
     /// event id already stored with equal content counts as a duplicate.
     async fn record_events(&self, events: &[Event]) -> Result<RecordOutcome, StoreError>;
+
+    /// Stores `batches` in order, each all or nothing as [`Store::record_events`] would, and
+    /// stops at the first that fails. Every batch before it is durable when this returns. A
+    /// backend may commit them together (one commit for many small batches of a stream); the
+    /// default commits each on its own.
+    async fn record_event_batches(&self, batches: &[Vec<Event>]) -> BatchesRecorded {
+        let mut recorded = BatchesRecorded::default();
+        for batch in batches {
+            match self.record_events(batch).await {
+                Ok(outcome) => recorded.outcomes.push(outcome),
+                Err(error) => {
+                    recorded.failure = Some(error);
+                    break;
+                }
+            }
+        }
+        recorded
+    }
 
     /// Customer ids in byte order, strictly after `after`, at most `limit`.
     async fn customer_ids(

@@ -22,7 +22,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::{DeleteOutcome, PoolStats, RecordOutcome, Store, StoreError, UpsertOutcome};
+use super::{
+    BatchesRecorded, DeleteOutcome, PoolStats, RecordOutcome, Store, StoreError, UpsertOutcome,
+};
 use crate::auth::ApiKeyRecord;
 use crate::domain::history::{CustomerProfile, CustomerRef, Event, History};
 use crate::domain::population::PopulationStats;
@@ -51,6 +53,46 @@ const WRITER_CACHE_PRAGMA: &str = "-65536";
 const WAL_CHECKPOINT_PAGES: &str = "16000";
 
 impl SqliteStore {
+    /// [`Store::record_event_batches`]: fills `recorded` and commits what it holds. A batch that
+    /// fails is rolled back to its savepoint and ends the run; `Err` means nothing committed.
+    async fn record_together(
+        &self,
+        batches: &[Vec<Event>],
+        recorded: &mut BatchesRecorded,
+    ) -> Result<(), StoreError> {
+        // Encoded before the transaction begins, as in `record_events`.
+        let mut encoded = Vec::with_capacity(batches.len());
+        for batch in batches {
+            encoded.push(events::encode(batch).await);
+        }
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
+        for (batch, contents) in batches.iter().zip(encoded) {
+            let contents = match contents {
+                Ok(contents) => contents,
+                Err(error) => {
+                    recorded.failure = Some(error);
+                    break;
+                }
+            };
+            sqlx::query("SAVEPOINT batch").execute(&mut *tx).await?;
+            match events::record(&mut tx, batch, &contents).await {
+                Ok(outcome) => {
+                    sqlx::query("RELEASE batch").execute(&mut *tx).await?;
+                    recorded.outcomes.push(outcome);
+                }
+                Err(error) => {
+                    sqlx::query("ROLLBACK TO batch; RELEASE batch")
+                        .execute(&mut *tx)
+                        .await?;
+                    recorded.failure = Some(error);
+                    break;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Opens (creating if missing) and migrates `sqlite://path/to/file.db` or `sqlite::memory:`.
     pub async fn connect(url: &str) -> Result<SqliteStore, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
@@ -286,6 +328,19 @@ impl Store for SqliteStore {
         let outcome = events::record(&mut tx, events, &contents).await?;
         tx.commit().await?;
         Ok(outcome)
+    }
+
+    /// One transaction, a savepoint per batch: a commit rewrites every page the batches
+    /// dirtied, and random customers dirty about a page per event, so committing a stream's
+    /// batches together writes the shared index pages once instead of once per batch.
+    async fn record_event_batches(&self, batches: &[Vec<Event>]) -> BatchesRecorded {
+        let mut recorded = BatchesRecorded::default();
+        if let Err(error) = self.record_together(batches, &mut recorded).await {
+            // Nothing was committed: the batches before the failure are not stored either.
+            recorded.outcomes.clear();
+            recorded.failure = Some(error);
+        }
+        recorded
     }
 
     async fn customer_ids(

@@ -416,3 +416,51 @@ pub(crate) async fn large_batches_are_stored_whole(backend: &dyn Backend) {
     let last = [refund("e-x", "c-0", at(10_000), "o-0-0", 600)];
     assert_eq!(record(&*store, &last).await.unwrap(), stored(1));
 }
+
+pub(crate) async fn batches_stop_at_the_first_failure(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let first = vec![order("e-1", "c-1", at(0), "o-1", 500), visit("e-2", "c-2")];
+    // Sees the order of the batch before it, and repeats one of its events.
+    let second = vec![refund("e-3", "c-1", at(1), "o-1", 200), visit("e-2", "c-2")];
+    let failing = vec![
+        visit("e-4", "c-3"),
+        refund("e-5", "c-1", at(2), "o-1", 400), // 300 left
+    ];
+    let after = vec![visit("e-6", "c-4")];
+    let recorded = store
+        .record_event_batches(&[first, second, failing, after])
+        .await;
+    let expected_outcomes = [
+        stored(2),
+        RecordOutcome {
+            stored: 1,
+            duplicates: 1,
+        },
+    ];
+    assert_eq!(recorded.outcomes, expected_outcomes);
+    let expected = violation(
+        "events[1].refund.amount",
+        "refund of 400 exceeds the 300 left of order o-1",
+    );
+    assert!(
+        matches!(&recorded.failure, Some(StoreError::Invalid(v)) if *v == expected),
+        "{:?}",
+        recorded.failure
+    );
+
+    // Batches before the failure are stored; the failing one and those after it are not.
+    assert_eq!(store.event_count("c-1").await.unwrap(), 2);
+    assert_eq!(store.event_count("c-2").await.unwrap(), 1);
+    assert_eq!(store.history("c-3").await.unwrap().events, vec![]);
+    assert_eq!(store.history("c-4").await.unwrap().events, vec![]);
+    // And the ledger kept the first refund only.
+    assert_eq!(
+        record(&*store, &[refund("e-7", "c-1", at(3), "o-1", 300)])
+            .await
+            .unwrap(),
+        stored(1)
+    );
+
+    let nothing = store.record_event_batches(&[]).await;
+    assert!(nothing.outcomes.is_empty() && nothing.failure.is_none());
+}
