@@ -2,6 +2,8 @@
 //! percentile ranks are taken against, the means, and the value-tier boundaries (3.2).
 //! Built once per snapshot, then shared read-only by every classification.
 
+use std::sync::OnceLock;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -25,7 +27,24 @@ pub struct SnapshotInfo {
 pub struct Distribution {
     sorted: Vec<i64>,
     sum: i128,
+    #[serde(skip)]
+    fifth_bounds: FifthBounds,
 }
+
+/// The least value whose [`Distribution::fifth`] is 1, 2, 3 and 4 (`None`: no value is), found
+/// once per distribution. Scoring a customer then takes four comparisons instead of two binary
+/// searches through a million values, whose cache misses were a seventh of a re-segmentation.
+#[derive(Debug, Clone, Default)]
+struct FifthBounds(OnceLock<[Option<i64>; 4]>);
+
+/// A cache of what the values determine: equal whether filled or not.
+impl PartialEq for FifthBounds {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for FifthBounds {}
 
 impl Distribution {
     pub fn new(mut values: Vec<i64>) -> Self {
@@ -34,6 +53,7 @@ impl Distribution {
         Self {
             sorted: values,
             sum,
+            fifth_bounds: FifthBounds::default(),
         }
     }
 
@@ -59,6 +79,37 @@ impl Distribution {
     /// `floor(5 * pct(v))` capped at 4, in integers:
     /// `floor((10 * below + 5 * equal) / (2 * n))`; 0 for an empty population.
     pub fn fifth(&self, v: i64) -> u32 {
+        let bounds = self.fifth_bounds.0.get_or_init(|| self.find_fifth_bounds());
+        bounds.iter().flatten().filter(|&&bound| v >= bound).count() as u32
+    }
+
+    /// [`Self::fifth`] is non-decreasing in `v`: a larger value has at least as many values
+    /// below it, counted twice as much as the equal ones. So each fifth starts at one least
+    /// value, found by bisection over every i64.
+    fn find_fifth_bounds(&self) -> [Option<i64>; 4] {
+        std::array::from_fn(|i| {
+            let fifth = i as u32 + 1;
+            if self.fifth_by_rank(i64::MAX) < fifth {
+                return None;
+            }
+            if self.fifth_by_rank(i64::MIN) >= fifth {
+                return Some(i64::MIN);
+            }
+            // fifth_by_rank(low) < fifth <= fifth_by_rank(high)
+            let (mut low, mut high) = (i64::MIN, i64::MAX);
+            while i128::from(high) - i128::from(low) > 1 {
+                let middle = ((i128::from(low) + i128::from(high)) / 2) as i64;
+                if self.fifth_by_rank(middle) >= fifth {
+                    high = middle;
+                } else {
+                    low = middle;
+                }
+            }
+            Some(high)
+        })
+    }
+
+    fn fifth_by_rank(&self, v: i64) -> u32 {
         let n = self.len();
         if n == 0 {
             return 0;

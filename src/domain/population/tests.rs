@@ -172,3 +172,45 @@ fn snapshot_id_depends_on_content_only() {
     assert_eq!(a.info.id, b.info.id);
     assert_ne!(a.info.id, c.info.id);
 }
+
+#[test]
+fn fifths_from_the_bounds_equal_fifths_from_ranks_for_every_value() {
+    // Small deterministic pseudo-random samples with many ties, plus the extremes.
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut samples: Vec<Vec<i64>> = vec![
+        vec![],
+        vec![7],
+        vec![i64::MIN, i64::MAX],
+        vec![i64::MIN, 0, 0, 0, i64::MAX],
+        vec![5; 10],
+    ];
+    for len in [2, 3, 4, 5, 9, 10, 11, 37, 100, 1_000] {
+        let spread = (next() % 50 + 1) as i64;
+        samples.push(
+            (0..len)
+                .map(|_| (next() % spread as u64) as i64 - spread / 2)
+                .collect(),
+        );
+    }
+    for values in samples {
+        let dist = Distribution::new(values.clone());
+        let mut probes: Vec<i64> = vec![i64::MIN, i64::MIN + 1, -1, 0, 1, i64::MAX - 1, i64::MAX];
+        for &v in &values {
+            probes.extend([v.saturating_sub(1), v, v.saturating_add(1)]);
+        }
+        probes.extend((-60..60).map(i64::from));
+        for v in probes {
+            assert_eq!(
+                dist.fifth(v),
+                dist.fifth_by_rank(v),
+                "value {v} in {values:?}"
+            );
+        }
+    }
+}
