@@ -4,6 +4,7 @@
 mod aliases;
 #[cfg(test)]
 mod conformance;
+mod ledger;
 mod postgres;
 mod sqlite;
 

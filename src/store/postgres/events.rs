@@ -12,21 +12,9 @@ use std::collections::{HashMap, HashSet};
 use sqlx::PgConnection;
 
 use super::{now_micros, Failure};
-use crate::domain::history::{Event, EventPayload, Refund};
-use crate::domain::time::Timestamp;
-use crate::domain::validate::FieldViolation;
+use crate::domain::history::{Event, EventPayload};
+use crate::store::ledger::{apply_refund, LedgerEntry, OrderKey};
 use crate::store::{RecordOutcome, StoreError};
-
-/// (customer id, order id), borrowed from the batch.
-type OrderKey<'e> = (&'e str, &'e str);
-
-/// An order as the walk sees it.
-struct LedgerEntry {
-    at: i64,
-    amount: i64,
-    refunded: i64,
-    changed: bool,
-}
 
 /// Applies `events` in order inside a write transaction. On `Err` the caller must roll back:
 /// parts of the batch may already be written.
@@ -153,12 +141,7 @@ pub(super) async fn record(
                             }
                             .into());
                         }
-                        let entry = LedgerEntry {
-                            at: event.at.micros(),
-                            amount: order.amount,
-                            refunded: 0,
-                            changed: false,
-                        };
+                        let entry = LedgerEntry::added(index, event.at.micros(), order.amount);
                         ledger.insert(key, entry);
                     }
                     EventPayload::Refund(refund) => {
@@ -321,66 +304,11 @@ async fn locked_orders<'e>(
     let mut ledger = HashMap::with_capacity(rows.len());
     for (customer, order, at, amount, refunded) in rows {
         if let Ok(found) = keys.binary_search(&(customer.as_str(), order.as_str())) {
-            let entry = LedgerEntry {
-                at,
-                amount,
-                refunded,
-                changed: false,
-            };
+            let entry = LedgerEntry::stored(at, amount, refunded);
             ledger.insert(keys[found], entry);
         }
     }
     Ok(ledger)
-}
-
-fn apply_refund<'e>(
-    ledger: &mut HashMap<OrderKey<'e>, LedgerEntry>,
-    index: usize,
-    event: &'e Event,
-    refund: &'e Refund,
-) -> Result<(), StoreError> {
-    let key = (event.customer_id.as_str(), refund.order_id.as_str());
-    let Some(order) = ledger.get_mut(&key) else {
-        return Err(StoreError::OrderMissing {
-            index,
-            customer_id: event.customer_id.clone(),
-            order_id: refund.order_id.clone(),
-        });
-    };
-    let mut violations = Vec::new();
-    if event.at.micros() < order.at {
-        violations.push(FieldViolation {
-            field: format!("events[{index}].occurred_at"),
-            description: format!(
-                "refund at {} precedes its order {} at {}",
-                event.at.to_rfc3339(),
-                refund.order_id,
-                Timestamp::from_micros(order.at).to_rfc3339()
-            ),
-        });
-    }
-    let left = order.amount - order.refunded;
-    if refund.amount <= 0 {
-        // Validation upstream rejects this; a negative refund would otherwise grow the order.
-        violations.push(FieldViolation {
-            field: format!("events[{index}].refund.amount"),
-            description: "must be > 0".to_owned(),
-        });
-    } else if refund.amount > left {
-        violations.push(FieldViolation {
-            field: format!("events[{index}].refund.amount"),
-            description: format!(
-                "refund of {} exceeds the {left} left of order {}",
-                refund.amount, refund.order_id
-            ),
-        });
-    }
-    if !violations.is_empty() {
-        return Err(StoreError::Invalid(violations));
-    }
-    order.refunded += refund.amount;
-    order.changed = true;
-    Ok(())
 }
 
 /// Writes the refunded amounts of the orders the batch's refunds changed (every such row is

@@ -20,9 +20,8 @@ use sqlx::SqliteConnection;
 
 use super::now_micros;
 use super::rows::{cut, execute_all, Shapes, Statement};
-use crate::domain::history::{Event, EventPayload, Refund};
-use crate::domain::time::Timestamp;
-use crate::domain::validate::FieldViolation;
+use crate::domain::history::{Event, EventPayload};
+use crate::store::ledger::{apply_refund, LedgerEntry, OrderKey};
 use crate::store::{RecordOutcome, StoreError};
 
 /// Events encoded between two yields: about a millisecond of work.
@@ -71,20 +70,6 @@ static UPDATE_REFUNDED: LazyLock<Shapes> = LazyLock::new(|| {
         ") AS r WHERE orders.customer_id = r.column1 AND orders.order_id = r.column2",
     )
 });
-
-/// (customer id, order id), borrowed from the batch.
-type OrderKey<'e> = (&'e str, &'e str);
-
-/// An order of the ledger: stored already, or added by this batch.
-struct LedgerEntry {
-    at: i64,
-    amount: i64,
-    refunded: i64,
-    /// The index of the batch's event that adds the order; `None` for a stored order (updated
-    /// when refunded).
-    added_by: Option<usize>,
-    changed: bool,
-}
 
 /// The stored form of every event (`content_fingerprint()`), computed in steps with a yield
 /// between them. It runs before the write transaction begins: then it overlaps the
@@ -170,13 +155,7 @@ pub(super) async fn record(
                         order_id: order.order_id.clone(),
                     });
                 }
-                let entry = LedgerEntry {
-                    at: event.at.micros(),
-                    amount: order.amount,
-                    refunded: 0,
-                    added_by: Some(index),
-                    changed: false,
-                };
+                let entry = LedgerEntry::added(index, event.at.micros(), order.amount);
                 ledger.insert(key, entry);
             }
             EventPayload::Refund(refund) => apply_refund(&mut ledger, index, event, refund)?,
@@ -195,56 +174,6 @@ pub(super) async fn record(
     )
     .await?;
     Ok(outcome)
-}
-
-fn apply_refund<'e>(
-    ledger: &mut HashMap<OrderKey<'e>, LedgerEntry>,
-    index: usize,
-    event: &'e Event,
-    refund: &'e Refund,
-) -> Result<(), StoreError> {
-    let key = (event.customer_id.as_str(), refund.order_id.as_str());
-    let Some(order) = ledger.get_mut(&key) else {
-        return Err(StoreError::OrderMissing {
-            index,
-            customer_id: event.customer_id.clone(),
-            order_id: refund.order_id.clone(),
-        });
-    };
-    let mut violations = Vec::new();
-    if event.at.micros() < order.at {
-        violations.push(FieldViolation {
-            field: format!("events[{index}].occurred_at"),
-            description: format!(
-                "refund at {} precedes its order {} at {}",
-                event.at.to_rfc3339(),
-                refund.order_id,
-                Timestamp::from_micros(order.at).to_rfc3339()
-            ),
-        });
-    }
-    let left = order.amount - order.refunded;
-    if refund.amount <= 0 {
-        // Validation upstream rejects this; a negative refund would otherwise grow the order.
-        violations.push(FieldViolation {
-            field: format!("events[{index}].refund.amount"),
-            description: "must be > 0".to_owned(),
-        });
-    } else if refund.amount > left {
-        violations.push(FieldViolation {
-            field: format!("events[{index}].refund.amount"),
-            description: format!(
-                "refund of {} exceeds the {left} left of order {}",
-                refund.amount, refund.order_id
-            ),
-        });
-    }
-    if !violations.is_empty() {
-        return Err(StoreError::Invalid(violations));
-    }
-    order.refunded += refund.amount;
-    order.changed = true;
-    Ok(())
 }
 
 /// `items` sorted and without repeats.
@@ -301,13 +230,7 @@ async fn stored_orders<'e>(
             let Ok(found) = chunk.binary_search(&(customer.as_str(), order.as_str())) else {
                 continue;
             };
-            let entry = LedgerEntry {
-                at,
-                amount,
-                refunded,
-                added_by: None,
-                changed: false,
-            };
+            let entry = LedgerEntry::stored(at, amount, refunded);
             ledger.insert(chunk[found], entry);
         }
     }
