@@ -57,17 +57,7 @@ impl App {
     }
 
     pub(crate) async fn basis(&self, options: &ClassifyOptions) -> Result<Basis, AppError> {
-        let now = self.now();
-        let as_of = options.as_of.unwrap_or(now);
-        if as_of > now.plus_seconds(MAX_FUTURE_SKEW_SECONDS) {
-            return Err(AppError::invalid(
-                "options.as_of",
-                format!(
-                    "{} lies in the future; classify at now or earlier",
-                    as_of.to_rfc3339()
-                ),
-            ));
-        }
+        let as_of = self.instant(options.as_of, "options.as_of")?;
         let rules = self.rules();
         let population = match options.snapshot {
             SnapshotChoice::Current => self.current_snapshot(),
@@ -79,6 +69,26 @@ impl App {
             population,
             explain: !options.codes_only,
         })
+    }
+
+    /// The instant a request names in `field`, or now; one in the future is refused.
+    pub(crate) fn instant(
+        &self,
+        as_of: Option<Timestamp>,
+        field: &str,
+    ) -> Result<Timestamp, AppError> {
+        let now = self.now();
+        let as_of = as_of.unwrap_or(now);
+        if as_of > now.plus_seconds(MAX_FUTURE_SKEW_SECONDS) {
+            return Err(AppError::invalid(
+                field,
+                format!(
+                    "{} lies in the future; classify at now or earlier",
+                    as_of.to_rfc3339()
+                ),
+            ));
+        }
+        Ok(as_of)
     }
 
     /// Loads what one reference needs: (customer id to report, history). An unknown customer

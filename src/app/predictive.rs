@@ -5,11 +5,10 @@
 
 use std::sync::Arc;
 
-use super::{App, AppError, ClassifyOptions, SnapshotChoice};
+use super::{App, AppError};
 use crate::domain::population::PopulationStats;
 use crate::domain::rules::VersionedRules;
 use crate::domain::time::Timestamp;
-use crate::domain::validate::FieldViolation;
 
 /// A snapshot (its predictive models included) and the rule set in force.
 #[derive(Debug, Clone)]
@@ -25,38 +24,12 @@ impl App {
         &self,
         as_of: Option<Timestamp>,
     ) -> Result<PredictiveModel, AppError> {
-        let options = ClassifyOptions {
-            as_of,
-            snapshot: match as_of {
-                Some(_) => SnapshotChoice::AtAsOf,
-                None => SnapshotChoice::Current,
-            },
-            codes_only: true,
+        let instant = self.instant(as_of, "as_of")?;
+        let rules = self.rules();
+        let snapshot = match as_of {
+            Some(_) => self.snapshot_at(instant, &rules).await?,
+            None => self.current_snapshot(),
         };
-        let basis = self.basis(&options).await.map_err(top_level_as_of)?;
-        Ok(PredictiveModel {
-            snapshot: basis.population,
-            rules: basis.rules,
-        })
-    }
-}
-
-/// `basis` names the instant `options.as_of`, as the classifying requests hold it; here it is
-/// the request's own top-level `as_of`.
-fn top_level_as_of(error: AppError) -> AppError {
-    match error {
-        AppError::Invalid(violations) => AppError::Invalid(
-            violations
-                .into_iter()
-                .map(|v| FieldViolation {
-                    field: match v.field.as_str() {
-                        "options.as_of" => "as_of".to_owned(),
-                        _ => v.field,
-                    },
-                    description: v.description,
-                })
-                .collect(),
-        ),
-        other => other,
+        Ok(PredictiveModel { snapshot, rules })
     }
 }
