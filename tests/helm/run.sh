@@ -3,7 +3,8 @@
 # bundled in the Python package: no helm binary, no cluster, no network), check the rendered
 # objects, and run `segmenter config check` on the rendered configuration.
 # Usage, from anywhere: tests/helm/run.sh [pytest arguments]
-# SEGMENTER_BIN names the segmenter binary (default target/debug/segmenter, built if missing).
+# SEGMENTER_BIN names the segmenter binary (default: debug/segmenter under CARGO_TARGET_DIR or
+# target, built if missing).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
@@ -20,9 +21,14 @@ if ! python3 -c 'import helm_python, yaml, pytest; import tomllib' >/dev/null 2>
     || python3 -m pip install --quiet --break-system-packages "${packages[@]}"
 fi
 
-if [[ -z "${SEGMENTER_BIN:-}" && ! -x target/debug/segmenter ]]; then
-  echo "==> building target/debug/segmenter (for the config check tests)"
-  cargo build --quiet --bin segmenter
+if [[ -z "${SEGMENTER_BIN:-}" ]]; then
+  # Where cargo puts it, so that a CARGO_TARGET_DIR outside the checkout skips no test.
+  SEGMENTER_BIN="${CARGO_TARGET_DIR:-target}/debug/segmenter"
+  if [[ ! -x "$SEGMENTER_BIN" ]]; then
+    echo "==> building $SEGMENTER_BIN (for the config check tests)"
+    cargo build --quiet --bin segmenter
+  fi
+  export SEGMENTER_BIN
 fi
 
 echo "==> helm chart tests (helm-python-sdk $(python3 -c 'import helm_python; print(helm_python.__version__)'), Helm SDK $(python3 -c 'import helm_python; print(helm_python.helm_sdk_version())'))"
