@@ -75,6 +75,21 @@ pub struct Args {
     /// over 5,000: no server, no database.
     #[arg(long)]
     pub predictive_only: bool,
+    /// Run only these phases (comma-separated), to profile one of them; the others are reported
+    /// as not run.
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pub phases: Vec<Phase>,
+}
+
+/// The measured phases of one server run, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Phase {
+    Latency,
+    Throughput,
+    Batch,
+    Stats,
+    Refresh,
+    Ingest,
 }
 
 impl Args {
@@ -102,6 +117,11 @@ impl Args {
             ingest_chunk: self.ingest_chunk.max(1),
             phase_timeout: Duration::from_secs(self.phase_timeout_seconds),
             startup_timeout: Duration::from_secs(self.startup_timeout_seconds),
+            phases: if self.phases.is_empty() {
+                None
+            } else {
+                Some(self.phases.clone())
+            },
         }
     }
 }

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use segmenter::api::pb::{ClassificationView, SnapshotMode};
 
 use crate::bulk::{self, BatchOutcome, RefreshOutcome, StatsOutcome};
+use crate::cli::Phase;
 use crate::ingest::{self, IngestOutcome, IngestPlan};
 use crate::load::{self, Concurrency, Picker, Sample};
 use crate::population::Population;
@@ -29,6 +30,14 @@ pub struct Settings {
     pub ingest_chunk: usize,
     pub phase_timeout: Duration,
     pub startup_timeout: Duration,
+    /// `None`: every phase.
+    pub phases: Option<Vec<Phase>>,
+}
+
+impl Settings {
+    fn runs(&self, phase: Phase) -> bool {
+        self.phases.as_ref().is_none_or(|p| p.contains(&phase))
+    }
 }
 
 /// A phase's result, or why it has none; one failed phase does not stop the others.
@@ -113,7 +122,8 @@ pub async fn run(
     .await;
 
     let mut picker = Picker::new(ids.clone(), settings.seed, 0);
-    for kind in KINDS {
+    let unary = settings.runs(Phase::Latency) || settings.runs(Phase::Throughput);
+    for kind in KINDS.into_iter().filter(|_| unary) {
         let warm = load::one_in_flight(
             &mut main,
             kind,
@@ -131,22 +141,24 @@ pub async fn run(
         duration: (settings.throughput / 5).min(Duration::from_secs(2)),
         seed: settings.seed ^ 1,
     };
-    let warm = load::many_in_flight(
-        &connections,
-        CallKind::Classify,
-        &ids,
-        &warm_shape,
-        &at_as_of,
-    );
-    if let Err(error) = warm.await {
-        say(format!("warm-up in flight failed: {error:#}"));
+    if unary {
+        let warm = load::many_in_flight(
+            &connections,
+            CallKind::Classify,
+            &ids,
+            &warm_shape,
+            &at_as_of,
+        );
+        if let Err(error) = warm.await {
+            say(format!("warm-up in flight failed: {error:#}"));
+        }
     }
 
     let calls = settings.latency_calls;
     let mut latency_of = async |kind: CallKind| {
         let what = format!("{} latency, 1 in flight", kind.name());
-        let phase = load::one_in_flight(&mut main, kind, &mut picker, calls, &at_as_of);
-        timed(&say, &what, phase).await
+        let run = load::one_in_flight(&mut main, kind, &mut picker, calls, &at_as_of);
+        phase(settings, Phase::Latency, &say, &what, run).await
     };
     let latency = PerCall {
         health: latency_of(CallKind::Health).await,
@@ -161,8 +173,8 @@ pub async fn run(
     };
     let throughput_of = async |kind: CallKind| {
         let what = format!("{} throughput, {} in flight", kind.name(), shape.in_flight);
-        let phase = load::many_in_flight(&connections, kind, &ids, &shape, &at_as_of);
-        timed(&say, &what, phase).await
+        let run = load::many_in_flight(&connections, kind, &ids, &shape, &at_as_of);
+        phase(settings, Phase::Throughput, &say, &what, run).await
     };
     let throughput = PerCall {
         health: throughput_of(CallKind::Health).await,
@@ -175,21 +187,31 @@ pub async fn run(
         SnapshotMode::AtAsOf,
         ClassificationView::Codes,
     );
-    let batch = timed(&say, "BatchClassify of every customer", async {
-        bulk::batch_classify(
-            &mut main,
-            &ids,
-            settings.batch_message,
-            codes,
-            settings.phase_timeout,
-        )
-        .await
-    })
+    let batch = phase(
+        settings,
+        Phase::Batch,
+        &say,
+        "BatchClassify of every customer",
+        async {
+            bulk::batch_classify(
+                &mut main,
+                &ids,
+                settings.batch_message,
+                codes,
+                settings.phase_timeout,
+            )
+            .await
+        },
+    )
     .await;
 
-    let stats = timed(&say, "GetSegmentStats (full re-segmentation)", async {
-        bulk::segment_stats(&mut main, at_as_of.clone(), settings.phase_timeout).await
-    })
+    let stats = phase(
+        settings,
+        Phase::Stats,
+        &say,
+        "GetSegmentStats (full re-segmentation)",
+        async { bulk::segment_stats(&mut main, at_as_of.clone(), settings.phase_timeout).await },
+    )
     .await;
 
     // Here the calls read the current snapshot, the one the refresh replaces.
@@ -198,20 +220,28 @@ pub async fn run(
         SnapshotMode::Current,
         ClassificationView::Full,
     );
-    let refresh = timed(&say, "RefreshSnapshot with Classify going on", async {
-        let mut classifier = connections[connections.len() - 1].clone();
-        bulk::refresh_under_load(
-            &main,
-            &mut classifier,
-            &mut picker,
-            &current,
-            settings.phase_timeout,
-        )
-        .await
-    })
+    let refresh = phase(
+        settings,
+        Phase::Refresh,
+        &say,
+        "RefreshSnapshot with Classify going on",
+        async {
+            let mut classifier = connections[connections.len() - 1].clone();
+            bulk::refresh_under_load(
+                &main,
+                &mut classifier,
+                &mut picker,
+                &current,
+                settings.phase_timeout,
+            )
+            .await
+        },
+    )
     .await;
 
-    let predictive = timed(
+    let predictive = phase(
+        settings,
+        Phase::Refresh,
         &say,
         "GetPredictiveModel (fit times of the refreshed snapshot)",
         predictive::from_server(&main),
@@ -226,7 +256,7 @@ pub async fn run(
         run_tag: format!("{:x}", chrono::Utc::now().timestamp_micros()),
         currency: server::CURRENCY.to_owned(),
     };
-    let ingest = timed(&say, "IngestEvents", async {
+    let ingest = phase(settings, Phase::Ingest, &say, "IngestEvents", async {
         ingest::ingest(&mut main, &ids, plan, settings.phase_timeout).await
     })
     .await;
@@ -245,6 +275,20 @@ pub async fn run(
         ingest,
         peak_rss,
     })
+}
+
+/// Runs one phase unless `--phases` leaves it out.
+async fn phase<T>(
+    settings: &Settings,
+    which: Phase,
+    say: &impl Fn(String),
+    what: &str,
+    phase: impl std::future::Future<Output = Result<T>>,
+) -> Outcome<T> {
+    if !settings.runs(which) {
+        return Err("not run (--phases)".to_owned());
+    }
+    timed(say, what, phase).await
 }
 
 /// Runs one phase, says how long it took or why it failed, and keeps the failure as text.
