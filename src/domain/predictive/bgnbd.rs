@@ -81,14 +81,24 @@ impl BgNbdParams {
     /// cheaper than asking for them one by one.
     pub fn expected_purchases_at(&self, summary: &CustomerSummary, horizons: &[f64]) -> Vec<f64> {
         let alive = self.probability_alive(summary);
-        let x = f64::from(summary.frequency);
+        self.purchases_if_alive_at(summary.frequency, summary.age, horizons)
+            .into_iter()
+            .map(|if_alive| alive * if_alive)
+            .collect()
+    }
+
+    /// E[Y(t)] at every horizon for a customer known to be alive: [`Self::expected_purchases_at`]
+    /// without the P(alive) factor. It depends on x and T only (not on t_x), so customers who
+    /// share them share it; this is the costly part of a prediction.
+    pub fn purchases_if_alive_at(&self, frequency: u32, age: f64, horizons: &[f64]) -> Vec<f64> {
+        let x = f64::from(frequency);
         let scaled: Vec<f64> = horizons
             .iter()
             .map(|&t| {
                 if t.is_nan() || t <= 0.0 {
                     f64::NAN // no purchase in no time; no series to sum either
                 } else {
-                    t / (self.alpha + summary.age)
+                    t / (self.alpha + age)
                 }
             })
             .collect();
@@ -100,7 +110,7 @@ impl BgNbdParams {
                 if s.is_nan() {
                     0.0
                 } else {
-                    alive * self.if_alive_or_quadrature(x, s, series)
+                    self.if_alive_or_quadrature(x, s, series)
                 }
             })
             .collect()

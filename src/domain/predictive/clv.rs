@@ -34,6 +34,17 @@ pub struct Prediction {
     pub clv: Option<f64>,
 }
 
+/// The part of a prediction that depends on the customer's x and T alone: E[Y(H)] and the
+/// discounted sum Σₖ ΔE[Y]ₖ · discountₖ of a customer known to be alive. P(alive) is a common
+/// non-negative factor of every period's expectation, so a customer's own figures are these
+/// times P(alive). Customers sharing (x, T) share a curve, which is what makes it worth keeping
+/// (see [`super::memo`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AliveCurve {
+    pub expected_purchases: f64,
+    pub discounted_purchases: f64,
+}
+
 /// Predicts one customer over the next `horizon_days` days. `unit` must be the time unit of
 /// `summary` and of the summaries `bg` was fitted on. Without a Gamma-Gamma fit the expected
 /// order value falls back to the customer's own mean repeat spend, if positive. A discount
@@ -46,9 +57,25 @@ pub fn predict(
     annual_discount_rate: f64,
     unit: TimeUnit,
 ) -> Prediction {
-    let params = bg.params();
-    let (expected_purchases, discounted_purchases) =
-        discounted_purchases(&params, summary, horizon_days, annual_discount_rate, unit);
+    let curve = alive_curve(
+        &bg.params(),
+        summary.frequency,
+        summary.age,
+        horizon_days,
+        annual_discount_rate,
+        unit,
+    );
+    predict_on_curve(bg, gg, summary, curve)
+}
+
+/// [`predict`] with the customer's [`AliveCurve`] already at hand.
+pub fn predict_on_curve(
+    bg: &BgNbdFit,
+    gg: Option<&GammaGammaFit>,
+    summary: &CustomerSummary,
+    curve: AliveCurve,
+) -> Prediction {
+    let alive = bg.params().probability_alive(summary);
     let expected_average_order_value = match gg {
         Some(gg) => Some(gg.expected_average_order_value(summary)),
         None => summary
@@ -56,21 +83,22 @@ pub fn predict(
             .filter(|&m| summary.frequency > 0 && m > 0.0 && m.is_finite()),
     };
     Prediction {
-        probability_alive: params.probability_alive(summary),
-        expected_purchases,
+        probability_alive: alive,
+        expected_purchases: alive * curve.expected_purchases,
         expected_average_order_value,
-        clv: expected_average_order_value.map(|value| value * discounted_purchases),
+        clv: expected_average_order_value.map(|value| value * (alive * curve.discounted_purchases)),
     }
 }
 
-/// (E[Y(H)], Σₖ ΔE[Y]ₖ · discountₖ) over the 30-day periods of the horizon.
-fn discounted_purchases(
+/// The [`AliveCurve`] of x = `frequency` and T = `age` over the 30-day periods of the horizon.
+pub fn alive_curve(
     params: &BgNbdParams,
-    summary: &CustomerSummary,
+    frequency: u32,
+    age: f64,
     horizon_days: u32,
     annual_discount_rate: f64,
     unit: TimeUnit,
-) -> (f64, f64) {
+) -> AliveCurve {
     let rate = if annual_discount_rate.is_finite() && annual_discount_rate > -1.0 {
         annual_discount_rate
     } else {
@@ -85,7 +113,7 @@ fn discounted_purchases(
         .iter()
         .map(|&end| unit.from_days(f64::from(end)))
         .collect();
-    let expected = params.expected_purchases_at(summary, &horizons);
+    let expected = params.purchases_if_alive_at(frequency, age, &horizons);
     let (mut cumulative, mut discounted) = (0.0_f64, 0.0);
     for (&end, next) in ends.iter().zip(expected) {
         // E[Y(t)] is non-decreasing; max() keeps rounding noise from going negative.
@@ -93,5 +121,8 @@ fn discounted_purchases(
         discounted += increment * (-ln_growth * f64::from(end) / DAYS_PER_YEAR).exp();
         cumulative = cumulative.max(next);
     }
-    (cumulative, discounted)
+    AliveCurve {
+        expected_purchases: cumulative,
+        discounted_purchases: discounted,
+    }
 }

@@ -30,6 +30,7 @@
 pub mod bgnbd;
 pub mod clv;
 pub mod gamma_gamma;
+pub mod memo;
 pub mod optimize;
 pub mod snapshot;
 pub mod special;
@@ -40,7 +41,7 @@ pub mod summary;
 mod tests;
 
 pub use bgnbd::{fit_bg_nbd, BgNbdFit, BgNbdParams};
-pub use clv::{predict, Prediction, CLV_PERIOD_DAYS};
+pub use clv::{predict, AliveCurve, Prediction, CLV_PERIOD_DAYS};
 pub use gamma_gamma::{fit_gamma_gamma, GammaGammaFit, GammaGammaParams};
 pub use snapshot::{
     fit_predictive, CustomerPrediction, FitFailure, FitFailureKind, FitOutcome, ModelFit,

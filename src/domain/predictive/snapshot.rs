@@ -10,9 +10,11 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::clv::{alive_curve, predict_on_curve};
+use super::memo::{CurveKey, CurveMemo, CurveSetting};
 use super::{
-    fit_bg_nbd, fit_gamma_gamma, predict, BgNbdFit, CustomerSummary, FitError, GammaGammaFit,
-    Prediction, PurchaseDays, TimeUnit,
+    fit_bg_nbd, fit_gamma_gamma, BgNbdFit, CustomerSummary, FitError, GammaGammaFit, Prediction,
+    PurchaseDays, TimeUnit,
 };
 use crate::domain::population::{pareto_bounds, ValueTierBounds};
 use crate::domain::rules::{PredictiveRules, Share};
@@ -117,6 +119,10 @@ pub struct PredictiveStats {
     /// Predicted value tier: the 80/20 boundaries over every buyer's CLV rounded to minor units
     /// (the marks' `profit` holds that CLV), ordered by CLV descending, then customer id.
     pub value_tier: ValueTierBounds,
+    /// The alive curves of this snapshot's buyers and of those asked for since: a cache that
+    /// replicas rebuild as they go, so it is not stored.
+    #[serde(skip)]
+    pub curves: std::sync::Arc<CurveMemo>,
 }
 
 impl Default for PredictiveStats {
@@ -130,6 +136,7 @@ impl Default for PredictiveStats {
             bg_nbd: ModelFit::default(),
             gamma_gamma: ModelFit::default(),
             value_tier: ValueTierBounds::default(),
+            curves: Default::default(),
         }
     }
 }
@@ -151,20 +158,38 @@ impl PredictiveStats {
     /// The prediction for a buyer; the BG/NBD failure when the snapshot has no fit.
     pub fn predict(&self, days: &PurchaseDays) -> Result<CustomerPrediction, &FitFailure> {
         match &self.bg_nbd.outcome {
-            FitOutcome::Fitted(bg) => Ok(self.predict_summary(bg, days.summary(self.time_unit))),
+            FitOutcome::Fitted(bg) => Ok(self.predict_days(bg, days)),
             FitOutcome::Failed(failure) => Err(failure),
         }
     }
 
-    fn predict_summary(&self, bg: &BgNbdFit, summary: CustomerSummary) -> CustomerPrediction {
-        let prediction = predict(
-            bg,
-            self.gamma_gamma.outcome.fitted(),
-            &summary,
-            self.horizon_days,
-            self.annual_discount_rate.ppm as f64 / 1_000_000.0,
-            self.time_unit,
-        );
+    fn curve_setting(&self, bg: &BgNbdFit) -> CurveSetting {
+        CurveSetting {
+            params: bg.params(),
+            horizon_days: self.horizon_days,
+            annual_discount_rate: self.annual_discount_rate.ppm as f64 / 1_000_000.0,
+            unit: self.time_unit,
+        }
+    }
+
+    fn curve_of(setting: &CurveSetting, summary: &CustomerSummary) -> super::AliveCurve {
+        alive_curve(
+            &setting.params,
+            summary.frequency,
+            summary.age,
+            setting.horizon_days,
+            setting.annual_discount_rate,
+            setting.unit,
+        )
+    }
+
+    fn predict_days(&self, bg: &BgNbdFit, days: &PurchaseDays) -> CustomerPrediction {
+        let summary = days.summary(self.time_unit);
+        let setting = self.curve_setting(bg);
+        let curve = self.curves.curve(setting, curve_key(days), || {
+            Self::curve_of(&setting, &summary)
+        });
+        let prediction = predict_on_curve(bg, self.gamma_gamma.outcome.fitted(), &summary, curve);
         CustomerPrediction {
             summary,
             prediction,
@@ -215,13 +240,25 @@ pub fn fit_predictive<S: AsRef<str> + Sync>(
             fit_millis: gg_millis,
         },
         value_tier: ValueTierBounds::default(),
+        curves: Default::default(),
     };
     if let FitOutcome::Fitted(bg) = &stats.bg_nbd.outcome {
+        // Each distinct (x, T) once; every buyer's prediction then reads its curve.
+        let setting = stats.curve_setting(bg);
+        let keys = buyers.iter().map(|(_, days)| curve_key(days)).collect();
+        stats.curves.fill(setting, keys, |(x, age_days)| {
+            let summary = CustomerSummary {
+                frequency: x,
+                recency: 0.0,
+                age: unit.from_days(age_days as f64),
+                mean_repeat_spend: None,
+            };
+            PredictiveStats::curve_of(&setting, &summary)
+        });
         let mut ranked: Vec<(i64, &str)> = buyers
             .par_iter()
-            .zip(summaries.par_iter())
-            .filter_map(|((id, _), summary)| {
-                let clv = stats.predict_summary(bg, *summary).clv_minor?;
+            .filter_map(|(id, days)| {
+                let clv = stats.predict_days(bg, days).clv_minor?;
                 Some((clv, id.as_ref()))
             })
             .collect();
@@ -235,6 +272,11 @@ pub fn fit_predictive<S: AsRef<str> + Sync>(
         );
     }
     stats
+}
+
+/// A buyer's [`CurveKey`]: repeat purchase days and age in whole days.
+fn curve_key(days: &PurchaseDays) -> CurveKey {
+    (days.repeat_days, days.as_of_day - days.first_day)
 }
 
 fn outcome<T>(result: Result<T, FitError>) -> FitOutcome<T> {

@@ -192,3 +192,42 @@ fn the_snapshot_id_follows_the_models_but_not_the_fit_time() {
     assert_ne!(fast.info.id, other.info.id);
     assert_ne!(fast.info.id, base().info.id);
 }
+
+/// The snapshot keeps one alive curve per distinct (x, T) of its buyers, and a prediction read
+/// through them is the prediction computed from scratch, bit for bit, at the snapshot's day and
+/// at another.
+#[test]
+fn predictions_through_the_curve_memo_equal_direct_ones() {
+    let buyers = simulated(3_000);
+    let stats = fit(&buyers, 0);
+    let FitOutcome::Fitted(bg) = &stats.bg_nbd.outcome else {
+        panic!("the simulated population fits");
+    };
+    let distinct: std::collections::BTreeSet<(u32, i64)> = buyers
+        .iter()
+        .map(|(_, d)| (d.repeat_days, d.as_of_day - d.first_day))
+        .collect();
+    assert_eq!(stats.curves.len(), distinct.len());
+    assert!(distinct.len() < buyers.len());
+
+    let direct = |days: &PurchaseDays| {
+        crate::domain::predictive::predict(
+            bg,
+            stats.gamma_gamma.outcome.fitted(),
+            &days.summary(stats.time_unit),
+            stats.horizon_days,
+            stats.annual_discount_rate.ppm as f64 / 1_000_000.0,
+            stats.time_unit,
+        )
+    };
+    for (_, days) in buyers.iter().step_by(7) {
+        let later = PurchaseDays {
+            as_of_day: days.as_of_day + 45,
+            ..*days
+        };
+        for days in [*days, later] {
+            let memo = stats.predict(&days).expect("fitted");
+            assert_eq!(memo.prediction, direct(&days));
+        }
+    }
+}
