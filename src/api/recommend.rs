@@ -79,7 +79,7 @@ pub(super) async fn recommend_action(
     Ok(Response::new(pb::RecommendActionResponse {
         actions: actions.into_iter().map(action_to_proto).collect(),
         classification: Some(present_classification(
-            &classified.classification,
+            classified.classification,
             &classified.rules.rules,
             presentation,
         )),

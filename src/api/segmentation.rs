@@ -108,7 +108,7 @@ impl pb::segmentation_service_server::SegmentationService for SegmentationApi {
             .map_err(ApiError::from)?;
         Ok(Response::new(pb::ClassifyResponse {
             classification: Some(present_classification(
-                &classified.classification,
+                classified.classification,
                 &classified.rules.rules,
                 presentation,
             )),
@@ -320,7 +320,7 @@ async fn run_batch(
         let references: Vec<_> = valid.iter().map(|(_, r)| r.clone()).collect();
         let classified = app
             .classify_many(&references, &options, move |c| {
-                present_classification(&c.classification, &c.rules.rules, presentation)
+                present_classification(c.classification, &c.rules.rules, presentation)
             })
             .await
             .map_err(ApiError::from)?;

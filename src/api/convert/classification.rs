@@ -25,9 +25,10 @@ pub struct Presentation {
     pub view: View,
 }
 
-/// A classification in the caller's presentation.
+/// A classification in the caller's presentation. Takes it by value: the rendered reasons are
+/// most of a response, and moving them saves copying every text once more.
 pub fn present_classification(
-    classification: &Classification,
+    classification: Classification,
     rules: &RuleSet,
     presentation: Presentation,
 ) -> pb::Classification {
@@ -39,13 +40,12 @@ pub fn present_classification(
 
 /// The codes-only view: what a nightly sync stores, without the reasons that are most of the
 /// bytes of a full classification. Scores (RFM and predictive) are kept: they are a few numbers.
-pub fn classification_codes_to_proto(classification: &Classification) -> pb::Classification {
-    let assignments = classification
-        .assignments
-        .iter()
+pub fn classification_codes_to_proto(mut classification: Classification) -> pb::Classification {
+    let assignments = std::mem::take(&mut classification.assignments)
+        .into_iter()
         .map(|a| pb::Assignment {
             dimension: dimension_to_proto(a.dimension),
-            code: a.code.clone(),
+            code: a.code,
             pinned: a.pinned,
             ..pb::Assignment::default()
         })
@@ -55,14 +55,13 @@ pub fn classification_codes_to_proto(classification: &Classification) -> pb::Cla
 
 /// A classification as the API reports it; display names come from `rules` in `locale`.
 pub fn classification_to_proto(
-    classification: &Classification,
+    mut classification: Classification,
     rules: &RuleSet,
     locale: Locale,
 ) -> pb::Classification {
-    let assignments = classification
-        .assignments
-        .iter()
-        .map(|a| assignment_to_proto(a, rules, locale))
+    let assignments = std::mem::take(&mut classification.assignments)
+        .into_iter()
+        .map(|a| assignment_into_proto(a, rules, locale))
         .collect();
     let features = features_to_proto(&classification.features);
     with_assignments(classification, assignments, Some(features))
@@ -70,23 +69,23 @@ pub fn classification_to_proto(
 
 /// The parts every view shares, around the view's assignments and features.
 fn with_assignments(
-    classification: &Classification,
+    classification: Classification,
     assignments: Vec<pb::Assignment>,
     features: Option<pb::Features>,
 ) -> pb::Classification {
     pb::Classification {
-        customer_id: classification.customer_id.clone(),
-        known: classification.known,
         as_of: Some(timestamp_to_proto(classification.as_of)),
-        rule_set_version: classification.rule_set_version.clone(),
         snapshot: Some(snapshot_info_to_proto(&classification.snapshot)),
-        assignments,
         rfm_scores: classification.rfm_scores.as_ref().map(rfm_scores_to_proto),
-        features,
         predictive: classification
             .prediction
             .as_ref()
             .map(predictive_scores_to_proto),
+        customer_id: classification.customer_id,
+        known: classification.known,
+        rule_set_version: classification.rule_set_version,
+        assignments,
+        features,
     }
 }
 
@@ -96,31 +95,52 @@ pub fn assignment_to_proto(
     rules: &RuleSet,
     locale: Locale,
 ) -> pb::Assignment {
+    assignment_into_proto(assignment.clone(), rules, locale)
+}
+
+/// [`assignment_to_proto`] for an assignment the caller is done with.
+pub fn assignment_into_proto(
+    assignment: Assignment,
+    rules: &RuleSet,
+    locale: Locale,
+) -> pb::Assignment {
     pb::Assignment {
         dimension: dimension_to_proto(assignment.dimension),
-        code: assignment.code.clone(),
         display_name: rules
             .display_name(assignment.dimension, &assignment.code, locale)
             .to_owned(),
+        code: assignment.code,
         pinned: assignment.pinned,
-        reasons: assignment.reasons.iter().map(reason_to_proto).collect(),
-        secondary_traits: assignment.secondary_traits.clone(),
+        reasons: assignment
+            .reasons
+            .into_iter()
+            .map(reason_into_proto)
+            .collect(),
+        secondary_traits: assignment.secondary_traits,
     }
 }
 
 pub fn reason_to_proto(reason: &Reason) -> pb::Reason {
+    reason_into_proto(reason.clone())
+}
+
+fn reason_into_proto(reason: Reason) -> pb::Reason {
     pb::Reason {
-        rule: reason.rule.clone(),
+        rule: reason.rule.into_owned(),
         matched: reason.matched,
-        observed: reason.observed.iter().map(fact_to_proto).collect(),
-        thresholds: reason.thresholds.iter().map(fact_to_proto).collect(),
+        observed: reason.observed.into_iter().map(fact_into_proto).collect(),
+        thresholds: reason.thresholds.into_iter().map(fact_into_proto).collect(),
     }
 }
 
 pub fn fact_to_proto(fact: &Fact) -> pb::Fact {
+    fact_into_proto(fact.clone())
+}
+
+fn fact_into_proto(fact: Fact) -> pb::Fact {
     pb::Fact {
-        name: fact.name.clone(),
-        value: fact.value.clone(),
+        name: fact.name.into_owned(),
+        value: fact.value,
     }
 }
 

@@ -134,7 +134,7 @@ fn prediction() -> CustomerPrediction {
 #[test]
 fn classification_maps_every_part() {
     let rules = rules();
-    let proto = classification_to_proto(&classification(), &rules, Locale::En);
+    let proto = classification_to_proto(classification(), &rules, Locale::En);
     assert_eq!(proto.customer_id, "c-1");
     assert!(proto.known);
     assert_eq!(
@@ -200,11 +200,11 @@ fn classification_maps_every_part() {
 fn display_names_follow_the_locale_and_fall_back_to_the_code() {
     let rules = rules();
     let mut c = classification();
-    let zh = classification_to_proto(&c, &rules, Locale::ZhCn);
+    let zh = classification_to_proto(c.clone(), &rules, Locale::ZhCn);
     assert_eq!(zh.assignments[0].display_name, "重要价值客户");
 
     c.assignments[0].code = "NOT_CONFIGURED".into();
-    let en = classification_to_proto(&c, &rules, Locale::En);
+    let en = classification_to_proto(c.clone(), &rules, Locale::En);
     assert_eq!(en.assignments[0].display_name, "NOT_CONFIGURED");
 }
 
@@ -283,7 +283,7 @@ fn empty_features_stay_absent() {
 fn customers_without_purchases_have_no_rfm_scores() {
     let mut c = classification();
     c.rfm_scores = None;
-    let proto = classification_to_proto(&c, &rules(), Locale::En);
+    let proto = classification_to_proto(c.clone(), &rules(), Locale::En);
     assert_eq!(proto.rfm_scores, None);
 }
 
@@ -302,13 +302,13 @@ fn predictive_scores_are_carried_in_both_views() {
         mean_repeat_spend: Some(2_500.0),
         time_unit: pb::TimeUnit::Weeks as i32,
     };
-    let full = classification_to_proto(&classification(), &rules(), Locale::En);
+    let full = classification_to_proto(classification(), &rules(), Locale::En);
     assert_eq!(full.predictive, Some(expected));
-    let codes = classification_codes_to_proto(&classification());
+    let codes = classification_codes_to_proto(classification());
     assert_eq!(codes.predictive, Some(expected));
 
     let mut c = classification();
     c.prediction = None;
-    let proto = classification_to_proto(&c, &rules(), Locale::En);
+    let proto = classification_to_proto(c.clone(), &rules(), Locale::En);
     assert_eq!(proto.predictive, None);
 }

@@ -32,7 +32,7 @@ pub struct Context<'a> {
 
 impl Context<'_> {
     /// A reason for a decision: recorded when the caller asked for explanations, else muted.
-    pub fn reason(&self, rule: &str, matched: bool) -> Reason {
+    pub fn reason(&self, rule: &'static str, matched: bool) -> Reason {
         if self.explain {
             Reason::new(rule, matched)
         } else {

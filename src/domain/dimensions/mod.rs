@@ -11,6 +11,8 @@ mod value;
 
 pub use classify::{classify, ClassifyInput};
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use super::features::Features;
@@ -106,14 +108,15 @@ impl Dimension {
 /// One value a rule looked at or compared with, already rendered as text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fact {
-    pub name: String,
+    /// Nearly always a name written in the code: borrowed, so a reason costs no copy of it.
+    pub name: Cow<'static, str>,
     pub value: String,
 }
 
 impl Fact {
-    pub fn new(name: &str, value: impl ToString) -> Self {
+    pub fn new(name: impl Into<Cow<'static, str>>, value: impl ToString) -> Self {
         Self {
-            name: name.to_owned(),
+            name: name.into(),
             value: value.to_string(),
         }
     }
@@ -137,7 +140,7 @@ pub(crate) fn deferred<F: Fn() -> T, T: std::fmt::Display>(value: F) -> Deferred
 /// One rule that took part in a decision: whether it held, on which values, against which thresholds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reason {
-    pub rule: String,
+    pub rule: Cow<'static, str>,
     pub matched: bool,
     pub observed: Vec<Fact>,
     pub thresholds: Vec<Fact>,
@@ -148,9 +151,9 @@ pub struct Reason {
 }
 
 impl Reason {
-    pub fn new(rule: &str, matched: bool) -> Self {
+    pub fn new(rule: impl Into<Cow<'static, str>>, matched: bool) -> Self {
         Self {
-            rule: rule.to_owned(),
+            rule: rule.into(),
             matched,
             observed: Vec::new(),
             thresholds: Vec::new(),
@@ -161,7 +164,7 @@ impl Reason {
     /// A reason that records nothing.
     pub fn muted(matched: bool) -> Self {
         Self {
-            rule: String::new(),
+            rule: Cow::Borrowed(""),
             matched,
             observed: Vec::new(),
             thresholds: Vec::new(),
@@ -169,14 +172,14 @@ impl Reason {
         }
     }
 
-    pub fn observed(mut self, name: &str, value: impl ToString) -> Self {
+    pub fn observed(mut self, name: impl Into<Cow<'static, str>>, value: impl ToString) -> Self {
         if !self.muted {
             self.observed.push(Fact::new(name, value));
         }
         self
     }
 
-    pub fn threshold(mut self, name: &str, value: impl ToString) -> Self {
+    pub fn threshold(mut self, name: impl Into<Cow<'static, str>>, value: impl ToString) -> Self {
         if !self.muted {
             self.thresholds.push(Fact::new(name, value));
         }

@@ -89,7 +89,7 @@ fn cite(reason: Reason, p: &CustomerPrediction) -> Reason {
 }
 
 /// UNKNOWN, because the snapshot could not fit a model.
-fn unfitted(ctx: &Context<'_>, rule: &str, model: &str, failure: &FitFailure) -> Decision {
+fn unfitted(ctx: &Context<'_>, rule: &'static str, model: &str, failure: &FitFailure) -> Decision {
     let stats = &ctx.population.predictive;
     Decision::new(
         UNKNOWN,
@@ -108,7 +108,7 @@ fn unfitted(ctx: &Context<'_>, rule: &str, model: &str, failure: &FitFailure) ->
 fn predicted<'o>(
     ctx: &Context<'_>,
     outlook: &'o Outlook<'_>,
-    rule: &str,
+    rule: &'static str,
 ) -> Result<&'o CustomerPrediction, Decision> {
     match outlook {
         Outlook::NoPurchases => Err(no_purchases(ctx)),

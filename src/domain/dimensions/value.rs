@@ -140,11 +140,8 @@ pub fn rfm(ctx: &Context<'_>, scores: Option<RfmScores>) -> Decision {
             String::new()
         }
     };
-    let (centre_recency_days, centre_frequency, centre_monetary) = (
-        &named("recency_days"),
-        &named("frequency"),
-        &named("monetary"),
-    );
+    let (centre_recency_days, centre_frequency, centre_monetary) =
+        (named("recency_days"), named("frequency"), named("monetary"));
     let reasons = vec![
         ctx.reason("rfm.scores", true)
             .observed("rfm", deferred(|| scores.code()))

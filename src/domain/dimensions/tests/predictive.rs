@@ -126,7 +126,7 @@ fn churn_risk_follows_probability_alive() {
     // The reason cites P(alive), expected purchases, CLV and the threshold.
     let reason = &lapsed.assignment(ChurnRisk).reasons[0];
     assert_eq!(
-        (reason.rule.as_str(), reason.matched),
+        (reason.rule.as_ref(), reason.matched),
         ("churn_risk.high", true)
     );
     for name in ["probability_alive", "expected_purchases", "clv"] {
@@ -140,7 +140,7 @@ fn churn_risk_follows_probability_alive() {
     let low = &steady.assignment(ChurnRisk).reasons;
     assert_eq!(low.len(), 2);
     assert_eq!(
-        (low[1].rule.as_str(), low[1].matched),
+        (low[1].rule.as_ref(), low[1].matched),
         ("churn_risk.low", true)
     );
     assert_eq!(threshold(&low[1], "churn_low_at_least"), Some("0.7"));
