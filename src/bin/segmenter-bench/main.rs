@@ -395,7 +395,11 @@ fn method_notes(args: &Args, settings: &Settings, runs: &[Run<'_>]) -> Vec<Strin
     notes.push(format!(
         "Latency: {} calls per RPC, back to back on one HTTP/2 connection, after {} warm-up calls; \
          customers drawn uniformly at random (seeded) by id. Throughput: {} closed-loop callers \
-         round-robin over {} HTTP/2 connections for {:.1} s per RPC. The bench and the server share \
+         round-robin over {} HTTP/2 connections for {:.1} s per RPC; they receive every response \
+         whole and walk its protobuf fields without building messages, as a load generator such as \
+         h2load does, because decoding a full classification costs the client about as much CPU as \
+         the server spends producing it. One more Classify run decodes every response, as an \
+         application would. Latency calls decode their responses. The bench and the server share \
          this machine's {} cores.",
         table::thousands(settings.latency_calls),
         table::thousands(settings.warmup_calls),

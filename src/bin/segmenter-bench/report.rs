@@ -99,7 +99,7 @@ pub fn figures_table(columns: &[Column<'_>], shape: &Shape) -> Table {
     });
 
     table.section(format!(
-        "throughput, {} calls in flight over {} HTTP/2 connections: calls/s (p99)",
+        "throughput, {} calls in flight over {} HTTP/2 connections, responses received but not decoded: calls/s (p99)",
         shape.in_flight, shape.connections
     ));
     row(&mut table, "Health/Check, no-op (ceiling)", "", &|c| {
@@ -130,6 +130,21 @@ pub fn figures_table(columns: &[Column<'_>], shape: &Shape) -> Table {
     row(&mut table, "RecommendAction", "", &|c| {
         outcome(&c.f.throughput.recommend, per_second)
     });
+    row(
+        &mut table,
+        "Classify, the client decoding every response",
+        "",
+        &|c| {
+            both(
+                &c.f.decoded_throughput,
+                &c.f.throughput.health,
+                |decoded, noop| {
+                    let share = decoded.per_second() / noop.per_second().max(1e-9);
+                    format!("{} = {:.0} % of no-op", per_second(decoded), share * 100.0)
+                },
+            )
+        },
+    );
 
     table.section("whole population");
     let batch_metric = format!(

@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use tonic::client::Grpc;
+use tonic::codegen::http::uri::PathAndQuery;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
 use tonic::service::Interceptor;
@@ -34,6 +36,18 @@ impl Interceptor for BearerAuth {
 
 type Authed = InterceptedService<Channel, BearerAuth>;
 
+/// How the unary calls of [`Connection::call`] treat their responses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// Decoded into the generated messages, as an application would.
+    Decoded,
+    /// Received whole and walked field by field, but not built into messages, as a load
+    /// generator such as h2load treats a body. Decoding a full classification (hundreds of
+    /// strings) costs the client about as much CPU as the server spends producing it, and on
+    /// one shared machine that would measure the client instead of the server.
+    WireOnly,
+}
+
 /// Clients of every service over one HTTP/2 connection; clones share the connection.
 #[derive(Clone)]
 pub struct Connection {
@@ -41,6 +55,9 @@ pub struct Connection {
     pub history: HistoryServiceClient<Authed>,
     /// Health checks need no key, like the orchestrators that send them.
     pub health: HealthClient<Channel>,
+    /// The same connection for calls whose responses are read as [`Reading::WireOnly`].
+    raw: Grpc<Authed>,
+    reading: Reading,
 }
 
 impl Connection {
@@ -63,11 +80,20 @@ impl Connection {
             )
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES),
-            history: HistoryServiceClient::with_interceptor(channel.clone(), auth)
+            history: HistoryServiceClient::with_interceptor(channel.clone(), auth.clone())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            raw: Grpc::new(InterceptedService::new(channel.clone(), auth))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES),
             health: HealthClient::new(channel),
+            reading: Reading::Decoded,
         })
+    }
+
+    /// This connection with its unary calls reading responses as `reading` says.
+    pub fn reading(mut self, reading: Reading) -> Self {
+        self.reading = reading;
+        self
     }
 
     /// `true` once the whole server reports SERVING.
@@ -93,14 +119,20 @@ impl Connection {
                 let request = HealthCheckRequest {
                     service: String::new(),
                 };
-                self.health.check(request).await?;
+                match self.reading {
+                    Reading::Decoded => drop(self.health.check(request).await?),
+                    Reading::WireOnly => self.unread(HEALTH_CHECK, request).await?,
+                }
             }
             CallKind::Classify => {
                 let request = pb::ClassifyRequest {
                     customer: Some(by_id(customer)),
                     options: Some(options.clone()),
                 };
-                self.segmentation.classify(request).await?;
+                match self.reading {
+                    Reading::Decoded => drop(self.segmentation.classify(request).await?),
+                    Reading::WireOnly => self.unread(CLASSIFY, request).await?,
+                }
             }
             CallKind::Recommend => {
                 let request = pb::RecommendActionRequest {
@@ -110,11 +142,59 @@ impl Connection {
                     context: None,
                     max_actions: 3,
                 };
-                self.segmentation.recommend_action(request).await?;
+                match self.reading {
+                    Reading::Decoded => drop(self.segmentation.recommend_action(request).await?),
+                    Reading::WireOnly => self.unread(RECOMMEND_ACTION, request).await?,
+                }
             }
         }
         Ok(())
     }
+
+    /// A unary call at `path` whose response is read as [`Reading::WireOnly`].
+    async fn unread<Q: prost::Message + Send + Sync + 'static>(
+        &mut self,
+        path: &'static str,
+        request: Q,
+    ) -> Result<(), Status> {
+        self.raw
+            .ready()
+            .await
+            .map_err(|e| Status::unknown(format!("the connection is not ready: {e}")))?;
+        let codec = tonic_prost::ProstCodec::<Q, Unread>::default();
+        let path = PathAndQuery::from_static(path);
+        self.raw.unary(Request::new(request), path, codec).await?;
+        Ok(())
+    }
+}
+
+const HEALTH_CHECK: &str = "/grpc.health.v1.Health/Check";
+const CLASSIFY: &str = "/segmenter.v1.SegmentationService/Classify";
+const RECOMMEND_ACTION: &str = "/segmenter.v1.SegmentationService/RecommendAction";
+
+/// A response walked field by field (tags, lengths, varints) and not built: see
+/// [`Reading::WireOnly`]. Malformed protobuf still fails the call.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Unread;
+
+impl prost::Message for Unread {
+    fn encode_raw(&self, _: &mut impl prost::bytes::BufMut) {}
+
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: prost::encoding::WireType,
+        buf: &mut impl prost::bytes::Buf,
+        ctx: prost::encoding::DecodeContext,
+    ) -> Result<(), prost::DecodeError> {
+        prost::encoding::skip_field(wire_type, tag, buf, ctx)
+    }
+
+    fn encoded_len(&self) -> usize {
+        0
+    }
+
+    fn clear(&mut self) {}
 }
 
 /// `grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING`.

@@ -13,7 +13,7 @@ use crate::ingest::{self, IngestOutcome, IngestPlan};
 use crate::load::{self, Concurrency, Picker, Sample};
 use crate::population::Population;
 use crate::predictive::{self, FitFigures};
-use crate::rpc::{self, CallKind, Connection};
+use crate::rpc::{self, CallKind, Connection, Reading};
 use crate::server::{self, Segmenter, ServerProcess};
 
 /// How long and how hard each phase runs.
@@ -58,7 +58,10 @@ pub struct Figures {
     /// The first Classify at the population's as_of, which builds that instant's snapshot.
     pub first_call: Outcome<Duration>,
     pub latency: PerCall<Outcome<Sample>>,
+    /// Throughput with the load client not decoding responses ([`Reading::WireOnly`]).
     pub throughput: PerCall<Outcome<Sample>>,
+    /// Classify throughput with the client decoding every response, as an application would.
+    pub decoded_throughput: Outcome<Sample>,
     pub batch: Outcome<BatchOutcome>,
     pub stats: Outcome<StatsOutcome>,
     pub refresh: Outcome<RefreshOutcome>,
@@ -171,16 +174,28 @@ pub async fn run(
         duration: settings.throughput,
         seed: settings.seed,
     };
-    let throughput_of = async |kind: CallKind| {
-        let what = format!("{} throughput, {} in flight", kind.name(), shape.in_flight);
-        let run = load::many_in_flight(&connections, kind, &ids, &shape, &at_as_of);
+    // The server's capacity: the load client does not build the responses it receives.
+    let wire_only: Vec<Connection> = connections
+        .iter()
+        .map(|c| c.clone().reading(Reading::WireOnly))
+        .collect();
+    let throughput_of = async |kind: CallKind, over: &[Connection], how: &str| {
+        let what = format!(
+            "{} throughput, {} in flight, {how}",
+            kind.name(),
+            shape.in_flight
+        );
+        let run = load::many_in_flight(over, kind, &ids, &shape, &at_as_of);
         phase(settings, Phase::Throughput, &say, &what, run).await
     };
+    let unread = "responses not decoded";
     let throughput = PerCall {
-        health: throughput_of(CallKind::Health).await,
-        classify: throughput_of(CallKind::Classify).await,
-        recommend: throughput_of(CallKind::Recommend).await,
+        health: throughput_of(CallKind::Health, &wire_only, unread).await,
+        classify: throughput_of(CallKind::Classify, &wire_only, unread).await,
+        recommend: throughput_of(CallKind::Recommend, &wire_only, unread).await,
     };
+    let decoded_throughput =
+        throughput_of(CallKind::Classify, &connections, "responses decoded").await;
 
     let codes = rpc::options(
         population.as_of_micros,
@@ -268,6 +283,7 @@ pub async fn run(
         first_call,
         latency,
         throughput,
+        decoded_throughput,
         batch,
         stats,
         refresh,
