@@ -3,7 +3,7 @@
 
 use super::predictive::{self, Outlook};
 use super::{engagement, feedback, personas, value};
-use super::{Assignment, Classification, Dimension, Reason};
+use super::{Assignment, Classification, Dimension, Draft, Reason};
 use crate::domain::compact::CompactHistory;
 use crate::domain::features::{compute_features, Features};
 use crate::domain::population::PopulationStats;
@@ -32,11 +32,11 @@ pub struct Context<'a> {
 
 impl Context<'_> {
     /// A reason for a decision: recorded when the caller asked for explanations, else muted.
-    pub fn reason(&self, rule: &'static str, matched: bool) -> Reason {
+    pub fn reason(&self, rule: &'static str, matched: bool) -> Draft {
         if self.explain {
-            Reason::new(rule, matched)
+            Reason::new(rule, matched).into()
         } else {
-            Reason::muted(matched)
+            Draft::muted(matched)
         }
     }
 }
@@ -44,12 +44,12 @@ impl Context<'_> {
 /// A rule-made decision for one dimension, before pins.
 pub struct Decision {
     pub code: &'static str,
-    pub reasons: Vec<Reason>,
+    pub reasons: Vec<Draft>,
     pub secondary: Vec<&'static str>,
 }
 
 impl Decision {
-    pub fn new(code: &'static str, reasons: Vec<Reason>) -> Self {
+    pub fn new(code: &'static str, reasons: Vec<Draft>) -> Self {
         Self {
             code,
             reasons,
@@ -73,6 +73,12 @@ struct Assignments<'a> {
 impl Assignments<'_> {
     /// Records a dimension's decision (or its pin) and returns the code later rules must read.
     fn decide(&mut self, dimension: Dimension, decision: Decision) -> String {
+        self.record(dimension, decision);
+        self.list.last().map(|a| a.code.clone()).unwrap_or_default()
+    }
+
+    /// Records a dimension's decision (or its pin) that no later rule reads.
+    fn record(&mut self, dimension: Dimension, decision: Decision) {
         let pin = self
             .history
             .profile
@@ -87,7 +93,7 @@ impl Assignments<'_> {
                             .observed("pinned_segment", pinned)
                             .observed("rules_would_assign", decision.code),
                     );
-                    reasons.extend(decision.reasons);
+                    reasons.extend(decision.reasons.into_iter().filter_map(Draft::finish));
                 }
                 Assignment {
                     dimension,
@@ -106,16 +112,18 @@ impl Assignments<'_> {
                 code: decision.code.to_owned(),
                 pinned: false,
                 reasons: if self.explain {
-                    decision.reasons
+                    decision
+                        .reasons
+                        .into_iter()
+                        .filter_map(Draft::finish)
+                        .collect()
                 } else {
                     Vec::new()
                 },
                 secondary_traits: decision.secondary.into_iter().map(str::to_owned).collect(),
             },
         };
-        let code = assignment.code.clone();
         self.list.push(assignment);
-        code
     }
 }
 
@@ -148,27 +156,27 @@ pub fn classify(input: ClassifyInput<'_>) -> Classification {
         explain: input.explain,
         list: Vec::with_capacity(Dimension::ALL.len()),
     };
-    a.decide(Dimension::Rfm, value::rfm(&ctx, scores));
+    a.record(Dimension::Rfm, value::rfm(&ctx, scores));
     let value_tier = a.decide(Dimension::ValueTier, value::value_tier(&ctx));
     let engagement_code = a.decide(Dimension::Engagement, engagement::engagement(&ctx));
-    a.decide(Dimension::Demand, value::demand(&ctx));
+    a.record(Dimension::Demand, value::demand(&ctx));
     let satisfaction = a.decide(Dimension::Satisfaction, feedback::satisfaction(&ctx));
     let lifecycle = a.decide(
         Dimension::Lifecycle,
         engagement::lifecycle(&ctx, &satisfaction),
     );
-    a.decide(Dimension::ActivityPeriod, engagement::activity_period(&ctx));
+    a.record(Dimension::ActivityPeriod, engagement::activity_period(&ctx));
     let advocacy = a.decide(Dimension::Advocacy, feedback::advocacy(&ctx));
-    a.decide(
+    a.record(
         Dimension::AccountQuadrant,
         value::account_quadrant(&ctx, scores),
     );
     let sales = a.decide(Dimension::SalesPersona, personas::sales_persona(&ctx));
-    a.decide(
+    a.record(
         Dimension::ServicePersona,
         personas::service_persona(&ctx, &advocacy, &lifecycle),
     );
-    a.decide(
+    a.record(
         Dimension::CustomerType,
         personas::customer_type(
             &ctx,
@@ -190,13 +198,13 @@ pub fn classify(input: ClassifyInput<'_>) -> Classification {
         .profile
         .as_ref()
         .and_then(|p| p.decision_style);
-    a.decide(
+    a.record(
         Dimension::DecisionStyle,
-        personas::decision_style(profile_style, &sales, &sales_traits),
+        personas::decision_style(&ctx, profile_style, &sales, &sales_traits),
     );
     let outlook = Outlook::of(&ctx);
-    a.decide(Dimension::ChurnRisk, predictive::churn_risk(&ctx, &outlook));
-    a.decide(
+    a.record(Dimension::ChurnRisk, predictive::churn_risk(&ctx, &outlook));
+    a.record(
         Dimension::PredictedValueTier,
         predictive::predicted_value_tier(&ctx, &outlook),
     );

@@ -144,10 +144,6 @@ pub struct Reason {
     pub matched: bool,
     pub observed: Vec<Fact>,
     pub thresholds: Vec<Fact>,
-    /// A reason nobody will read (codes-only classification): records nothing, so that no
-    /// value is rendered as text. Rendering is most of a classification's cost.
-    #[serde(skip)]
-    muted: bool,
 }
 
 impl Reason {
@@ -157,33 +153,71 @@ impl Reason {
             matched,
             observed: Vec::new(),
             thresholds: Vec::new(),
-            muted: false,
-        }
-    }
-
-    /// A reason that records nothing.
-    pub fn muted(matched: bool) -> Self {
-        Self {
-            rule: Cow::Borrowed(""),
-            matched,
-            observed: Vec::new(),
-            thresholds: Vec::new(),
-            muted: true,
         }
     }
 
     pub fn observed(mut self, name: impl Into<Cow<'static, str>>, value: impl ToString) -> Self {
-        if !self.muted {
-            self.observed.push(Fact::new(name, value));
-        }
+        self.observed.push(Fact::new(name, value));
         self
     }
 
     pub fn threshold(mut self, name: impl Into<Cow<'static, str>>, value: impl ToString) -> Self {
-        if !self.muted {
-            self.thresholds.push(Fact::new(name, value));
+        self.thresholds.push(Fact::new(name, value));
+        self
+    }
+}
+
+/// A reason as the rules write it: recorded when the caller wants explanations, or muted
+/// (codes-only classification), in which case it keeps only whether the rule held and no value
+/// is rendered as text. A draft is a flag and a pointer, so the builder calls on a muted one
+/// cost next to nothing; rendering is most of an explained classification's cost.
+#[derive(Debug)]
+pub struct Draft {
+    matched: bool,
+    recorded: Option<Box<Reason>>,
+}
+
+impl Draft {
+    pub fn muted(matched: bool) -> Self {
+        Self {
+            matched,
+            recorded: None,
+        }
+    }
+
+    /// Whether the rule's condition held.
+    pub fn matched(&self) -> bool {
+        self.matched
+    }
+
+    #[inline]
+    pub fn observed(mut self, name: impl Into<Cow<'static, str>>, value: impl ToString) -> Self {
+        if let Some(reason) = self.recorded.as_mut() {
+            reason.observed.push(Fact::new(name, value));
         }
         self
+    }
+
+    #[inline]
+    pub fn threshold(mut self, name: impl Into<Cow<'static, str>>, value: impl ToString) -> Self {
+        if let Some(reason) = self.recorded.as_mut() {
+            reason.thresholds.push(Fact::new(name, value));
+        }
+        self
+    }
+
+    /// The recorded reason; `None` when muted.
+    pub fn finish(self) -> Option<Reason> {
+        self.recorded.map(|reason| *reason)
+    }
+}
+
+impl From<Reason> for Draft {
+    fn from(reason: Reason) -> Self {
+        Self {
+            matched: reason.matched,
+            recorded: Some(Box::new(reason)),
+        }
     }
 }
 

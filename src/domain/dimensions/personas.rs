@@ -2,7 +2,7 @@
 //! (3.11), customer type (3.12) and decision style (3.13).
 
 use super::classify::{Context, Decision};
-use super::{deferred, Reason};
+use super::{deferred, Draft};
 use crate::domain::features::Fraction;
 use crate::domain::history::{DecisionStyle, Plan, TicketKind};
 
@@ -12,12 +12,12 @@ fn fraction_text(value: Option<Fraction>) -> impl std::fmt::Display {
 
 /// Every rule is evaluated: the first match is the persona, later matches are secondary traits.
 fn first_match_with_traits(
-    candidates: Vec<(&'static str, Reason)>,
+    candidates: Vec<(&'static str, Draft)>,
     fallback: &'static str,
 ) -> Decision {
     let matched: Vec<&'static str> = candidates
         .iter()
-        .filter(|(_, reason)| reason.matched)
+        .filter(|(_, reason)| reason.matched())
         .map(|(code, _)| *code)
         .collect();
     let reasons = candidates.into_iter().map(|(_, reason)| reason).collect();
@@ -298,18 +298,24 @@ pub fn customer_type(ctx: &Context<'_>, inputs: &TypeInputs<'_>) -> Decision {
 }
 
 pub fn decision_style(
+    ctx: &Context<'_>,
     profile_style: Option<DecisionStyle>,
     sales_primary: &str,
     sales_secondary: &[String],
 ) -> Decision {
     if let Some(style) = profile_style {
-        let reason = Reason::new("decision_style.profile", true)
+        let reason = ctx
+            .reason("decision_style.profile", true)
             .observed("profile_decision_style", style.code());
         return Decision::new(style.code(), vec![reason]);
     }
     let informed = sales_primary == "INFORMED" || sales_secondary.iter().any(|t| t == "INFORMED");
-    let reason = Reason::new("decision_style.informed_persona", informed)
+    let reason = ctx
+        .reason("decision_style.informed_persona", informed)
         .observed("sales_persona", sales_primary)
-        .observed("sales_secondary_traits", sales_secondary.join("|"));
+        .observed(
+            "sales_secondary_traits",
+            deferred(|| sales_secondary.join("|")),
+        );
     Decision::new(if informed { "RATIONAL" } else { "UNKNOWN" }, vec![reason])
 }

@@ -17,7 +17,7 @@
 
 use super::classify::{Context, Decision};
 use super::value::{no_purchases, pareto_tier, TierLabels};
-use super::{deferred, Reason, UNKNOWN};
+use super::{deferred, Draft, UNKNOWN};
 use crate::domain::predictive::{CustomerPrediction, FitFailure, FitOutcome};
 use crate::domain::rules::Share;
 
@@ -64,7 +64,7 @@ fn as_f64(share: Share) -> f64 {
 }
 
 /// Adds what the models predicted, and the summary they read, to a reason.
-fn cite(reason: Reason, p: &CustomerPrediction) -> Reason {
+fn cite(reason: Draft, p: &CustomerPrediction) -> Draft {
     let (s, q) = (&p.summary, &p.prediction);
     reason
         .observed(

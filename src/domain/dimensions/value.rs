@@ -2,7 +2,7 @@
 //! All are `NONE` for a customer without purchases.
 
 use super::classify::{Context, Decision};
-use super::{deferred, Reason, RfmScores, NONE};
+use super::{deferred, Draft, RfmScores, NONE};
 use crate::domain::population::{Distribution, ValueTierBounds};
 use crate::domain::rules::{BigAccountRule, HighLowMethod, Share};
 
@@ -213,7 +213,7 @@ pub(super) fn pareto_tier(
     value: i64,
     shares: (Share, Share),
     labels: &TierLabels,
-    cite: impl Fn(Reason) -> Reason,
+    cite: impl Fn(Draft) -> Draft,
 ) -> Decision {
     let id = ctx.customer_id;
     let high = bounds.is_high(value, id);
@@ -302,7 +302,7 @@ pub fn account_quadrant(ctx: &Context<'_>, scores: Option<RfmScores>) -> Decisio
             .observed("monetary", f.monetary)
             .threshold("big_min_monetary", rules.big_min_monetary),
     };
-    let code = match (old, big_reason.matched) {
+    let code = match (old, big_reason.matched()) {
         (true, true) => "OLD_BIG",
         (false, true) => "NEW_BIG",
         (false, false) => "NEW_SMALL",
