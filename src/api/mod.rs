@@ -1,6 +1,7 @@
 //! The gRPC surface: the generated `segmenter.v1` types, the conversions between them and the
 //! domain, and the one mapping of errors to statuses. Service handlers live in sibling modules.
 
+mod batch;
 pub mod convert;
 mod history;
 mod predictive;

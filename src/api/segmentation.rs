@@ -7,8 +7,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::convert::{
-    customer_ref_from_proto, dimension_from_proto, dimension_to_proto, locale_from_proto,
-    optional_timestamp, present_classification, snapshot_info_to_proto, Presentation, View,
+    dimension_from_proto, dimension_to_proto, locale_from_proto, optional_timestamp,
+    present_classification, snapshot_info_to_proto, Presentation, View,
 };
 use super::history::required_ref;
 use super::pb;
@@ -18,9 +18,6 @@ use crate::domain::validate::{path, Violations};
 
 /// Results buffered per streaming call before the sender waits for the client to read.
 const STREAM_BUFFER: usize = 16;
-
-/// Results per BatchClassify response message (about 3 KB each: well under 4 MB).
-const RESULTS_PER_RESPONSE: usize = 256;
 
 pub struct SegmentationApi {
     app: Arc<App>,
@@ -125,7 +122,7 @@ impl pb::segmentation_service_server::SegmentationService for SegmentationApi {
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let app = self.app.clone();
         tokio::spawn(async move {
-            if let Err(status) = run_batch(&app, &mut input, &tx).await {
+            if let Err(status) = super::batch::run_batch(app, &mut input, &tx).await {
                 let _ = tx.send(Err(status)).await;
             }
         });
@@ -259,95 +256,4 @@ impl pb::segmentation_service_server::SegmentationService for SegmentationApi {
     ) -> Result<Response<pb::GetPredictiveModelResponse>, Status> {
         super::predictive::get_predictive_model(&self.app, request.get_ref()).await
     }
-}
-
-/// Reads the request stream and answers each message with the results of its references, in
-/// order, each carrying its position across the whole stream.
-async fn run_batch(
-    app: &App,
-    input: &mut Streaming<pb::BatchClassifyRequest>,
-    tx: &mpsc::Sender<Result<pb::BatchClassifyResponse, Status>>,
-) -> Result<(), Status> {
-    // The first message fixes the options (absent means the defaults); later messages may
-    // repeat them or leave them out.
-    let mut first_options: Option<Option<pb::ClassifyOptions>> = None;
-    let mut parsed = (ClassifyOptions::default(), Presentation::default());
-    let mut next_index = 0u64;
-    while let Some(message) = input.message().await? {
-        match &first_options {
-            None => {
-                parsed = options_from_proto(message.options.as_ref(), "options")?;
-                first_options = Some(message.options.clone());
-            }
-            Some(first) => {
-                if message.options.is_some() && message.options != *first {
-                    return Err(ApiError::invalid(
-                        "options",
-                        "must equal the first message's options or be left out",
-                    )
-                    .into());
-                }
-            }
-        }
-        let (options, presentation) = parsed;
-
-        // Bad references fail alone; the others of the message are classified together.
-        let mut results: Vec<pb::BatchClassifyResult> = Vec::with_capacity(message.customers.len());
-        let mut valid = Vec::new();
-        for (offset, reference) in message.customers.iter().enumerate() {
-            let index = next_index + offset as u64;
-            let mut violations = Violations::default();
-            if let Some(converted) =
-                customer_ref_from_proto(Some(reference), "customer", &mut violations)
-            {
-                valid.push((results.len(), converted));
-            }
-            let error = violations.into_result().err().map(|list| {
-                let status = Status::from(ApiError::InvalidArgument(list));
-                pb::batch_classify_result::Outcome::Error(pb::ItemError {
-                    code: status.code() as i32,
-                    message: status.message().to_owned(),
-                })
-            });
-            results.push(pb::BatchClassifyResult {
-                index,
-                customer: Some(reference.clone()),
-                outcome: error,
-            });
-        }
-        next_index += message.customers.len() as u64;
-
-        let references: Vec<_> = valid.iter().map(|(_, r)| r.clone()).collect();
-        let classified = app
-            .classify_many(&references, &options, move |c| {
-                present_classification(c.classification, &c.rules.rules, presentation)
-            })
-            .await
-            .map_err(ApiError::from)?;
-        for ((position, _), outcome) in valid.iter().zip(classified) {
-            results[*position].outcome = Some(match outcome {
-                Ok(classification) => {
-                    pb::batch_classify_result::Outcome::Classification(classification)
-                }
-                Err(error) => {
-                    let status = Status::from(ApiError::from(error));
-                    pb::batch_classify_result::Outcome::Error(pb::ItemError {
-                        code: status.code() as i32,
-                        message: status.message().to_owned(),
-                    })
-                }
-            });
-        }
-        // Bounded responses: a classification is a few KB, so one response per request
-        // message could outgrow the message size limit.
-        let mut results = results.into_iter().peekable();
-        while results.peek().is_some() {
-            let chunk: Vec<_> = results.by_ref().take(RESULTS_PER_RESPONSE).collect();
-            let response = pb::BatchClassifyResponse { results: chunk };
-            if tx.send(Ok(response)).await.is_err() {
-                return Ok(()); // the client went away
-            }
-        }
-    }
-    Ok(())
 }

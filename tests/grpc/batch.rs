@@ -307,3 +307,36 @@ async fn the_codes_view_carries_the_same_segments_without_reasons() {
     }
     t.shutdown().await;
 }
+
+/// Messages are classified while earlier answers are sent, yet a client that waits for each
+/// answer before it sends the next message is answered, in order, without a deadlock.
+#[tokio::test]
+async fn batch_classify_answers_a_client_that_waits_for_each_answer() {
+    let t = TestServer::start().await;
+    let (requests, outgoing) = tokio::sync::mpsc::channel(1);
+    let mut stream = t
+        .seg
+        .clone()
+        .batch_classify(tokio_stream::wrappers::ReceiverStream::new(outgoing))
+        .await
+        .expect("batch")
+        .into_inner();
+    for round in 0..3u64 {
+        let message = pb::BatchClassifyRequest {
+            options: (round == 0).then(at_now),
+            customers: vec![by_id(&format!("w-{round}a")), by_id(&format!("w-{round}b"))],
+        };
+        requests.send(message).await.expect("the server reads");
+        let wait = std::time::Duration::from_secs(10);
+        let answer = tokio::time::timeout(wait, stream.message())
+            .await
+            .expect("answered before the next message is sent")
+            .expect("no error")
+            .expect("a response");
+        let indices: Vec<u64> = answer.results.iter().map(|r| r.index).collect();
+        assert_eq!(indices, vec![2 * round, 2 * round + 1]);
+    }
+    drop(requests);
+    assert!(stream.message().await.expect("clean end").is_none());
+    t.shutdown().await;
+}

@@ -1,0 +1,195 @@
+//! `BatchClassify`: a stream of reference lists answered in order, message by message. The
+//! next message is classified while the results of the one before are encoded and sent, so
+//! both cores stay busy on a nightly sync.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tonic::{Status, Streaming};
+
+use super::convert::{customer_ref_from_proto, present_classification, Presentation};
+use super::pb;
+use super::segmentation::options_from_proto;
+use super::status::ApiError;
+use crate::app::{App, ClassifyOptions};
+use crate::domain::history::CustomerRef;
+use crate::domain::validate::Violations;
+
+/// Results per BatchClassify response message (about 3 KB each: well under 4 MB).
+const RESULTS_PER_RESPONSE: usize = 256;
+
+/// Request messages being classified at once. Two keep the cores busy; more would only hold
+/// more results in memory.
+const MESSAGES_IN_FLIGHT: usize = 2;
+
+type Classifying = JoinHandle<Result<Vec<pb::BatchClassifyResult>, Status>>;
+
+/// Reads the request stream and answers each message with the results of its references, in
+/// order, each carrying its position across the whole stream.
+pub(super) async fn run_batch(
+    app: Arc<App>,
+    input: &mut Streaming<pb::BatchClassifyRequest>,
+    tx: &mpsc::Sender<Result<pb::BatchClassifyResponse, Status>>,
+) -> Result<(), Status> {
+    let mut options = StreamOptions::default();
+    let mut next_index = 0u64;
+    let mut classifying: VecDeque<Classifying> = VecDeque::new();
+    let mut reading = true;
+    // A bad message ends the stream, but only after every message before it is answered.
+    let mut failure: Option<Status> = None;
+    loop {
+        // Reading and answering are raced: a client may wait for answers before it sends more.
+        tokio::select! {
+            biased;
+            Some(done) = oldest(&mut classifying), if !classifying.is_empty() => {
+                classifying.pop_front();
+                let results = done
+                    .map_err(|e| Status::internal(format!("batch classification stopped: {e}")))??;
+                if !send(tx, results).await {
+                    return Ok(()); // the client went away
+                }
+            }
+            message = input.message(),
+                if reading && failure.is_none() && classifying.len() < MESSAGES_IN_FLIGHT =>
+            {
+                let accepted = message.and_then(|message| {
+                    let Some(message) = message else {
+                        return Ok(None);
+                    };
+                    let (classify_options, presentation) = options.of(&message)?;
+                    let (results, valid) = check_references(&message, next_index);
+                    next_index += message.customers.len() as u64;
+                    let app = app.clone();
+                    Ok(Some(tokio::spawn(async move {
+                        classify_message(&app, results, valid, classify_options, presentation).await
+                    })))
+                });
+                match accepted {
+                    Ok(Some(task)) => classifying.push_back(task),
+                    Ok(None) => reading = false,
+                    Err(status) => failure = Some(status),
+                }
+            }
+            else => return failure.map_or(Ok(()), Err),
+        }
+    }
+}
+
+/// The oldest message's outcome once it is classified; `None` when nothing is in flight.
+async fn oldest(
+    classifying: &mut VecDeque<Classifying>,
+) -> Option<Result<Result<Vec<pb::BatchClassifyResult>, Status>, tokio::task::JoinError>> {
+    Some(classifying.front_mut()?.await)
+}
+
+/// The first message fixes the options (absent means the defaults); later messages may repeat
+/// them or leave them out.
+#[derive(Default)]
+struct StreamOptions {
+    first: Option<Option<pb::ClassifyOptions>>,
+    parsed: (ClassifyOptions, Presentation),
+}
+
+impl StreamOptions {
+    fn of(
+        &mut self,
+        message: &pb::BatchClassifyRequest,
+    ) -> Result<(ClassifyOptions, Presentation), Status> {
+        match &self.first {
+            None => {
+                self.parsed = options_from_proto(message.options.as_ref(), "options")?;
+                self.first = Some(message.options.clone());
+            }
+            Some(first) => {
+                if message.options.is_some() && message.options != *first {
+                    return Err(ApiError::invalid(
+                        "options",
+                        "must equal the first message's options or be left out",
+                    )
+                    .into());
+                }
+            }
+        }
+        Ok(self.parsed)
+    }
+}
+
+/// One result per reference of the message, bad references already answered with their
+/// error, and the valid ones with their position among the results.
+fn check_references(
+    message: &pb::BatchClassifyRequest,
+    first_index: u64,
+) -> (Vec<pb::BatchClassifyResult>, Vec<(usize, CustomerRef)>) {
+    let mut results = Vec::with_capacity(message.customers.len());
+    let mut valid = Vec::with_capacity(message.customers.len());
+    for (offset, reference) in message.customers.iter().enumerate() {
+        let mut violations = Violations::default();
+        if let Some(converted) =
+            customer_ref_from_proto(Some(reference), "customer", &mut violations)
+        {
+            valid.push((results.len(), converted));
+        }
+        let error = violations
+            .into_result()
+            .err()
+            .map(|list| item_error(&Status::from(ApiError::InvalidArgument(list))));
+        results.push(pb::BatchClassifyResult {
+            index: first_index + offset as u64,
+            customer: Some(reference.clone()),
+            outcome: error,
+        });
+    }
+    (results, valid)
+}
+
+/// Classifies the valid references of one message together and fills in their results.
+async fn classify_message(
+    app: &App,
+    mut results: Vec<pb::BatchClassifyResult>,
+    valid: Vec<(usize, CustomerRef)>,
+    options: ClassifyOptions,
+    presentation: Presentation,
+) -> Result<Vec<pb::BatchClassifyResult>, Status> {
+    let references: Vec<_> = valid.iter().map(|(_, r)| r.clone()).collect();
+    let classified = app
+        .classify_many(&references, &options, move |c| {
+            present_classification(c.classification, &c.rules.rules, presentation)
+        })
+        .await
+        .map_err(ApiError::from)?;
+    for ((position, _), outcome) in valid.iter().zip(classified) {
+        results[*position].outcome = Some(match outcome {
+            Ok(classification) => {
+                pb::batch_classify_result::Outcome::Classification(classification)
+            }
+            Err(error) => item_error(&Status::from(ApiError::from(error))),
+        });
+    }
+    Ok(results)
+}
+
+fn item_error(status: &Status) -> pb::batch_classify_result::Outcome {
+    pb::batch_classify_result::Outcome::Error(pb::ItemError {
+        code: status.code() as i32,
+        message: status.message().to_owned(),
+    })
+}
+
+/// Sends the results in bounded responses: a classification is a few KB, so one response per
+/// request message could outgrow the message size limit. `false` when the client went away.
+async fn send(
+    tx: &mpsc::Sender<Result<pb::BatchClassifyResponse, Status>>,
+    results: Vec<pb::BatchClassifyResult>,
+) -> bool {
+    let mut results = results.into_iter().peekable();
+    while results.peek().is_some() {
+        let chunk: Vec<_> = results.by_ref().take(RESULTS_PER_RESPONSE).collect();
+        let response = pb::BatchClassifyResponse { results: chunk };
+        if tx.send(Ok(response)).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
