@@ -17,10 +17,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 use sqlx::migrate::Migrator;
+use sqlx::pool::PoolConnectionMetadata;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
+use sqlx::Connection;
 
 use super::{
     BatchesRecorded, DeleteOutcome, PoolStats, RecordOutcome, Store, StoreError, UpsertOutcome,
@@ -54,7 +58,7 @@ const WAL_CHECKPOINT_PAGES: &str = "16000";
 
 impl SqliteStore {
     /// [`Store::record_event_batches`]: fills `recorded` and commits what it holds. A batch that
-    /// fails is rolled back to its savepoint and ends the run; `Err` means nothing committed.
+    /// is refused writes nothing and ends the run; `Err` means nothing committed.
     async fn record_together(
         &self,
         batches: &[Vec<Event>],
@@ -65,25 +69,16 @@ impl SqliteStore {
         for batch in batches {
             encoded.push(events::encode(batch).await);
         }
-        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
+        let mut conn = events::unenforced(&self.writer).await?;
+        let mut tx = conn.begin_with(BEGIN_WRITE).await?;
         for (batch, contents) in batches.iter().zip(encoded) {
-            let contents = match contents {
-                Ok(contents) => contents,
-                Err(error) => {
-                    recorded.failure = Some(error);
-                    break;
-                }
+            let recorded_batch = match contents {
+                Ok(contents) => events::record(&mut tx, batch, &contents).await?,
+                Err(error) => Err(error),
             };
-            sqlx::query("SAVEPOINT batch").execute(&mut *tx).await?;
-            match events::record(&mut tx, batch, &contents).await {
-                Ok(outcome) => {
-                    sqlx::query("RELEASE batch").execute(&mut *tx).await?;
-                    recorded.outcomes.push(outcome);
-                }
+            match recorded_batch {
+                Ok(outcome) => recorded.outcomes.push(outcome),
                 Err(error) => {
-                    sqlx::query("ROLLBACK TO batch; RELEASE batch")
-                        .execute(&mut *tx)
-                        .await?;
                     recorded.failure = Some(error);
                     break;
                 }
@@ -105,6 +100,7 @@ impl SqliteStore {
             // A private in-memory database lives and dies with its connections: keep exactly
             // one open for the lifetime of the store and share it for reads and writes.
             let pool = SqlitePoolOptions::new()
+                .before_acquire(enforce_keys)
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
@@ -121,6 +117,7 @@ impl SqliteStore {
         // Only the writer switches to WAL: the switch needs an exclusive lock that the busy
         // timeout cannot wait for, and the mode is persistent in the file anyway.
         let writer = SqlitePoolOptions::new()
+            .before_acquire(enforce_keys)
             .max_connections(1)
             .connect_with(
                 options
@@ -166,6 +163,20 @@ impl SqliteStore {
                 .await?;
         Ok(owner.map(|(id,)| id))
     }
+}
+
+/// Turns foreign key enforcement back on for every user of the writer: event writes turn it
+/// off for their transaction ([`events::unenforced`]), and may be cancelled before they end.
+fn enforce_keys(
+    conn: &mut SqliteConnection,
+    _: PoolConnectionMetadata,
+) -> BoxFuture<'_, Result<bool, sqlx::Error>> {
+    Box::pin(async move {
+        sqlx::query("PRAGMA foreign_keys = ON")
+            .execute(conn)
+            .await?;
+        Ok(true)
+    })
 }
 
 fn is_in_memory(url: &str) -> bool {
@@ -324,13 +335,14 @@ impl Store for SqliteStore {
         }
         // Encoded before the transaction begins, so that it overlaps another writer's.
         let contents = events::encode(events).await?;
-        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
-        let outcome = events::record(&mut tx, events, &contents).await?;
+        let mut conn = events::unenforced(&self.writer).await?;
+        let mut tx = conn.begin_with(BEGIN_WRITE).await?;
+        let outcome = events::record(&mut tx, events, &contents).await??;
         tx.commit().await?;
         Ok(outcome)
     }
 
-    /// One transaction, a savepoint per batch: a commit rewrites every page the batches
+    /// One transaction for all: a commit rewrites every page the batches
     /// dirtied, and random customers dirty about a page per event, so committing a stream's
     /// batches together writes the shared index pages once instead of once per batch.
     async fn record_event_batches(&self, batches: &[Vec<Event>]) -> BatchesRecorded {

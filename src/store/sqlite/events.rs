@@ -10,13 +10,21 @@
 //! id turns out stored already, or repeated in the batch, the inserts are taken back and each
 //! event is compared with what is stored.
 //!
+//! That insert is the only write before the batch is decided, and it is taken back by hand
+//! when the batch is refused, so a batch needs no savepoint. The connection runs without
+//! foreign key enforcement ([`unenforced`]) and the inserts are `OR IGNORE` forms: SQLite then
+//! keeps no statement journal (a copy of every page a multi-row statement touches), and looks
+//! up no customer per event. Every row written names a customer that the batch creates if
+//! missing, so the keys hold all the same.
+//!
 //! Every lookup goes through a primary key, and keys are visited in sorted order, so a batch
 //! touches each B-tree page once however large the tables grow.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use sqlx::SqliteConnection;
+use sqlx::pool::PoolConnection;
+use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 
 use super::now_micros;
 use super::rows::{cut, execute_all, Shapes, Statement};
@@ -44,21 +52,22 @@ static FIND_ORDERS: LazyLock<Shapes> = LazyLock::new(|| {
 });
 static INSERT_CUSTOMERS: LazyLock<Shapes> = LazyLock::new(|| {
     Shapes::new(
-        "INSERT INTO customers (id, profile, created_at, updated_at) VALUES ",
+        "INSERT OR IGNORE INTO customers (id, profile, created_at, updated_at) VALUES ",
         "(?, NULL, ?, ?)",
-        " ON CONFLICT (id) DO NOTHING",
+        "",
     )
 });
 static INSERT_EVENTS: LazyLock<Shapes> = LazyLock::new(|| {
     Shapes::new(
-        "INSERT INTO events (event_id, customer_id, at, content) VALUES ",
+        "INSERT OR IGNORE INTO events (event_id, customer_id, at, content) VALUES ",
         "(?, ?, ?, ?)",
-        " ON CONFLICT (event_id) DO NOTHING",
+        "",
     )
 });
 static INSERT_ORDERS: LazyLock<Shapes> = LazyLock::new(|| {
     Shapes::new(
-        "INSERT INTO orders (customer_id, order_id, event_id, at, amount, refunded) VALUES ",
+        "INSERT OR IGNORE INTO orders (customer_id, order_id, event_id, at, amount, refunded) \
+         VALUES ",
         "(?, ?, ?, ?, ?, ?)",
         "",
     )
@@ -90,13 +99,26 @@ pub(super) async fn encode(events: &[Event]) -> Result<Vec<String>, StoreError> 
     Ok(contents)
 }
 
-/// Applies `events`, encoded as `contents` ([`encode`]), in order on a connection inside a
-/// write transaction. On `Err` the caller must roll back.
+/// The writer connection without foreign key enforcement, for a transaction of [`record`]
+/// calls (the pragma cannot change inside a transaction). The writer pool turns enforcement
+/// back on whenever it hands the connection out ([`super::enforce_keys`]).
+pub(super) async fn unenforced(pool: &SqlitePool) -> Result<PoolConnection<Sqlite>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    sqlx::query("PRAGMA foreign_keys = OFF")
+        .execute(&mut *conn)
+        .await?;
+    Ok(conn)
+}
+
+/// Applies `events`, encoded as `contents` ([`encode`]), in order on an [`unenforced`]
+/// connection inside a write transaction. `Ok(Err(_))`: the batch is refused and nothing of
+/// it is written. `Err(_)`: the database failed, possibly halfway; the caller must roll the
+/// transaction back.
 pub(super) async fn record(
     conn: &mut SqliteConnection,
     events: &[Event],
     contents: &[String],
-) -> Result<RecordOutcome, StoreError> {
+) -> Result<Result<RecordOutcome, StoreError>, StoreError> {
     let mut ledger = stored_orders(conn, events).await?;
 
     // Optimistically, every event id is new (what writers send but on retries): insert them
@@ -109,24 +131,63 @@ pub(super) async fn record(
         .fetch_one(&mut *conn)
         .await?;
     let before = before.unwrap_or(0);
-    execute_all(&mut *conn, customer_rows(events, &everything)).await?;
-    let mut stored = None;
     let fresh = before < i64::MAX
         && execute_all(&mut *conn, event_rows(events, contents, &everything)).await?
             == events.len() as u64;
+    let mut stored = None;
     if !fresh {
-        sqlx::query("DELETE FROM events WHERE rowid > ?")
-            .bind(before)
-            .execute(&mut *conn)
-            .await?;
+        take_back_events(conn, before).await?;
         stored = Some(stored_contents(conn, events).await?);
     }
+    let (outcome, accepted) = match decide(events, contents, stored.as_ref(), &mut ledger) {
+        Ok(decided) => decided,
+        Err(refused) => {
+            if fresh {
+                take_back_events(conn, before).await?;
+            }
+            return Ok(Err(refused));
+        }
+    };
 
+    let events_left = (!fresh).then(|| event_rows(events, contents, &accepted));
+    let (new_orders, inserts, updates) = ledger_rows(events, &ledger);
+    let rows = customer_rows(events, &everything).chain(events_left.into_iter().flatten());
+    execute_all(&mut *conn, rows).await?;
+    // `OR IGNORE` would skip a row that breaks a CHECK; the ledger rules that out, and a
+    // skipped row fails the transaction rather than vanish.
+    let inserted = execute_all(&mut *conn, inserts).await?;
+    if inserted != new_orders as u64 {
+        return Err(StoreError::Backend(format!(
+            "stored {inserted} of {new_orders} new orders"
+        )));
+    }
+    execute_all(conn, updates).await?;
+    Ok(Ok(outcome))
+}
+
+/// Deletes the events inserted after rowid `before`.
+async fn take_back_events(conn: &mut SqliteConnection, before: i64) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM events WHERE rowid > ?")
+        .bind(before)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Decides the batch in order against the stored contents of its event ids (`None`: every
+/// id is new and the batch repeats none) and the ledger of its orders, which it updates.
+/// Returns the outcome and the events to store.
+fn decide<'e>(
+    events: &'e [Event],
+    contents: &'e [String],
+    stored: Option<&HashMap<&'e str, String>>,
+    ledger: &mut HashMap<OrderKey<'e>, LedgerEntry>,
+) -> Result<(RecordOutcome, Vec<usize>), StoreError> {
     let mut outcome = RecordOutcome::default();
     let mut seen: HashMap<&str, &str> = HashMap::new();
-    let mut accepted = Vec::new();
+    let mut accepted = Vec::with_capacity(events.len());
     for (index, event) in events.iter().enumerate() {
-        if let Some(stored) = &stored {
+        if let Some(stored) = stored {
             let content = contents[index].as_str();
             let earlier = seen
                 .get(event.event_id.as_str())
@@ -143,8 +204,8 @@ pub(super) async fn record(
                 });
             }
             seen.insert(&event.event_id, content);
-            accepted.push(index);
         }
+        accepted.push(index);
         match &event.payload {
             EventPayload::Order(order) => {
                 let key = (event.customer_id.as_str(), order.order_id.as_str());
@@ -158,22 +219,12 @@ pub(super) async fn record(
                 let entry = LedgerEntry::added(index, event.at.micros(), order.amount);
                 ledger.insert(key, entry);
             }
-            EventPayload::Refund(refund) => apply_refund(&mut ledger, index, event, refund)?,
+            EventPayload::Refund(refund) => apply_refund(ledger, index, event, refund)?,
             _ => {}
         }
         outcome.stored += 1;
     }
-
-    let events_left = (!fresh).then(|| event_rows(events, contents, &accepted));
-    execute_all(
-        conn,
-        events_left
-            .into_iter()
-            .flatten()
-            .chain(ledger_rows(events, &ledger)),
-    )
-    .await?;
-    Ok(outcome)
+    Ok((outcome, accepted))
 }
 
 /// `items` sorted and without repeats.
@@ -275,12 +326,16 @@ fn event_rows<'q>(
     })
 }
 
-/// Inserts the batch's new orders (with their refunds so far) and updates refunded stored
-/// ones, both in key order.
+/// How many new orders the batch has, the statements that insert them (with their refunds so
+/// far), and those that update refunded stored ones, both in key order.
 fn ledger_rows<'q>(
     events: &'q [Event],
     ledger: &'q HashMap<OrderKey<'q>, LedgerEntry>,
-) -> impl Iterator<Item = Statement<'q>> + 'q {
+) -> (
+    usize,
+    impl Iterator<Item = Statement<'q>> + 'q,
+    impl Iterator<Item = Statement<'q>> + 'q,
+) {
     let mut new: Vec<(OrderKey<'q>, &LedgerEntry, usize)> = ledger
         .iter()
         .filter_map(|(key, entry)| entry.added_by.map(|index| (*key, entry, index)))
@@ -293,6 +348,7 @@ fn ledger_rows<'q>(
         .collect();
     refunded.sort_unstable_by_key(|(key, _)| *key);
 
+    let new_orders = new.len();
     let inserts: Vec<_> = cut(new.len()).collect();
     let updates: Vec<_> = cut(refunded.len()).collect();
     let inserts = inserts.into_iter().map(move |range| {
@@ -315,7 +371,7 @@ fn ledger_rows<'q>(
         }
         query
     });
-    inserts.chain(updates)
+    (new_orders, inserts, updates)
 }
 
 /// Decodes a stored `content_fingerprint()` back into the event. serde_json's

@@ -147,3 +147,29 @@ async fn two_stores_on_one_file_write_side_by_side() {
     .sum();
     assert_eq!(total, 200);
 }
+
+#[tokio::test]
+async fn event_writes_leave_foreign_keys_enforced() {
+    // Event writes turn enforcement off for their transaction; the writer pool turns it back
+    // on for whoever takes the connection next, also after a refused batch.
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::connect(&file_url(dir.path())).await.unwrap();
+    let reused = [visit("e-1", "c-1"), visit("e-1", "c-2")];
+    let recorded = store
+        .record_event_batches(&[vec![visit("e-0", "c-0")], reused.to_vec()])
+        .await;
+    assert_eq!(recorded.outcomes.len(), 1);
+    assert!(matches!(
+        recorded.failure,
+        Some(StoreError::EventIdReused { index: 1, .. })
+    ));
+    assert_eq!(store.customer_count().await.unwrap(), 1, "c-1 taken back");
+    assert_eq!(pragma(store.pool(), "foreign_keys").await, 1);
+    let orphan = sqlx::query("INSERT INTO events VALUES ('e-9', 'nobody', 0, '{}')")
+        .execute(store.pool())
+        .await;
+    assert!(
+        orphan.is_err(),
+        "an event without its customer must be refused"
+    );
+}
