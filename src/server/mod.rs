@@ -32,6 +32,10 @@ use crate::config::Config;
 use crate::domain::rules::{RuleSet, RuleSetError, VersionedRules};
 use crate::store::{self, Store, StoreError};
 
+/// HTTP/2 flow-control window, per stream and per connection: how much a client may send
+/// before the server reads it.
+const INGEST_WINDOW: u32 = 8 << 20;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error(transparent)]
@@ -263,6 +267,10 @@ pub async fn start(
         builder = builder.tls_config(tls)?;
     }
     let router = builder
+        // 8 MiB instead of hyper's 1 MiB: an IngestEvents stream can send ~40,000 events
+        // ahead while the previous group commits, so groups reach `GROUP_EVENTS`.
+        .initial_stream_window_size(Some(INGEST_WINDOW))
+        .initial_connection_window_size(Some(INGEST_WINDOW))
         .concurrency_limit_per_connection(config.concurrency_limit_per_connection)
         .layer(layers)
         .add_service(health_service)
