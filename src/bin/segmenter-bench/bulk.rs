@@ -11,7 +11,7 @@ use futures::StreamExt;
 use segmenter::api::pb;
 
 use crate::load::{self, Picker, Sample};
-use crate::rpc::{by_id, CallKind, Connection};
+use crate::rpc::{by_id, CallKind, Connection, Reading};
 
 /// Customer references per BatchClassify request message.
 pub const BATCH_MESSAGE: usize = 1_000;
@@ -29,12 +29,14 @@ impl BatchOutcome {
     }
 }
 
-/// Streams every id in messages of `message` references and reads every result back.
+/// Streams every id in messages of `message` references and reads every result back, as
+/// `reading` says: decoded, or only counted ([`Reading::WireOnly`]).
 pub async fn batch_classify(
     connection: &mut Connection,
     ids: &Arc<Vec<String>>,
     message: usize,
     options: pb::ClassifyOptions,
+    reading: Reading,
     timeout: Duration,
 ) -> Result<BatchOutcome> {
     let message = message.max(1);
@@ -51,20 +53,31 @@ pub async fn batch_classify(
     });
     let started = Instant::now();
     let run = async {
-        let mut responses = connection
-            .segmentation
-            .batch_classify(requests)
-            .await?
-            .into_inner();
         let (mut customers, mut item_errors) = (0u64, 0u64);
-        while let Some(response) = responses.message().await? {
-            for result in response.results {
-                customers += 1;
-                if matches!(
-                    result.outcome,
-                    Some(pb::batch_classify_result::Outcome::Error(_)) | None
-                ) {
-                    item_errors += 1;
+        match reading {
+            Reading::Decoded => {
+                let mut responses = connection
+                    .segmentation
+                    .batch_classify(requests)
+                    .await?
+                    .into_inner();
+                while let Some(response) = responses.message().await? {
+                    for result in response.results {
+                        customers += 1;
+                        if !matches!(
+                            result.outcome,
+                            Some(pb::batch_classify_result::Outcome::Classification(_))
+                        ) {
+                            item_errors += 1;
+                        }
+                    }
+                }
+            }
+            Reading::WireOnly => {
+                let mut responses = connection.batch_classify_counted(requests).await?;
+                while let Some(counted) = responses.message().await? {
+                    customers += counted.results;
+                    item_errors += counted.item_errors;
                 }
             }
         }

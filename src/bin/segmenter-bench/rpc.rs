@@ -168,7 +168,29 @@ impl Connection {
     }
 }
 
+impl Connection {
+    /// BatchClassify with each response read as [`Counted`]: how many results, how many of them
+    /// errors, without building the classifications ([`Reading::WireOnly`] for a stream).
+    pub async fn batch_classify_counted(
+        &mut self,
+        requests: impl futures::Stream<Item = pb::BatchClassifyRequest> + Send + 'static,
+    ) -> Result<tonic::Streaming<Counted>, Status> {
+        self.raw
+            .ready()
+            .await
+            .map_err(|e| Status::unknown(format!("the connection is not ready: {e}")))?;
+        let codec = tonic_prost::ProstCodec::<pb::BatchClassifyRequest, Counted>::default();
+        let path = PathAndQuery::from_static(BATCH_CLASSIFY);
+        let response = self
+            .raw
+            .streaming(Request::new(requests), path, codec)
+            .await?;
+        Ok(response.into_inner())
+    }
+}
+
 const HEALTH_CHECK: &str = "/grpc.health.v1.Health/Check";
+const BATCH_CLASSIFY: &str = "/segmenter.v1.SegmentationService/BatchClassify";
 const CLASSIFY: &str = "/segmenter.v1.SegmentationService/Classify";
 const RECOMMEND_ACTION: &str = "/segmenter.v1.SegmentationService/RecommendAction";
 
@@ -246,5 +268,78 @@ pub fn options(
         locale: String::new(),
         snapshot: snapshot as i32,
         view: view as i32,
+    }
+}
+
+/// A `BatchClassifyResponse` read for counting: its results (field 1) and, of each, whether the
+/// outcome is an `error` (field 4) or no outcome at all; the classifications (field 3) are
+/// walked over, not built.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Counted {
+    pub results: u64,
+    pub item_errors: u64,
+}
+
+impl prost::Message for Counted {
+    fn encode_raw(&self, _: &mut impl prost::bytes::BufMut) {}
+
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: prost::encoding::WireType,
+        buf: &mut impl prost::bytes::Buf,
+        ctx: prost::encoding::DecodeContext,
+    ) -> Result<(), prost::DecodeError> {
+        if tag != 1 {
+            return prost::encoding::skip_field(wire_type, tag, buf, ctx);
+        }
+        let mut result = CountedResult::default();
+        prost::encoding::message::merge(wire_type, &mut result, buf, ctx)?;
+        self.results += 1;
+        if !result.classified {
+            self.item_errors += 1;
+        }
+        Ok(())
+    }
+
+    fn encoded_len(&self) -> usize {
+        0
+    }
+
+    fn clear(&mut self) {
+        *self = Self::default();
+    }
+}
+
+/// One `BatchClassifyResult`: whether its outcome is a classification (field 3).
+#[derive(Debug, Default, Clone, PartialEq)]
+struct CountedResult {
+    classified: bool,
+}
+
+impl prost::Message for CountedResult {
+    fn encode_raw(&self, _: &mut impl prost::bytes::BufMut) {}
+
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: prost::encoding::WireType,
+        buf: &mut impl prost::bytes::Buf,
+        ctx: prost::encoding::DecodeContext,
+    ) -> Result<(), prost::DecodeError> {
+        match tag {
+            3 => self.classified = true,
+            4 => self.classified = false,
+            _ => {}
+        }
+        prost::encoding::skip_field(wire_type, tag, buf, ctx)
+    }
+
+    fn encoded_len(&self) -> usize {
+        0
+    }
+
+    fn clear(&mut self) {
+        *self = Self::default();
     }
 }

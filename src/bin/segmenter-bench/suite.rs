@@ -62,7 +62,10 @@ pub struct Figures {
     pub throughput: PerCall<Outcome<Sample>>,
     /// Classify throughput with the client decoding every response, as an application would.
     pub decoded_throughput: Outcome<Sample>,
+    /// Results counted without building the classifications ([`Reading::WireOnly`]).
     pub batch: Outcome<BatchOutcome>,
+    /// Every result decoded, as a syncing application would.
+    pub decoded_batch: Outcome<BatchOutcome>,
     pub stats: Outcome<StatsOutcome>,
     pub refresh: Outcome<RefreshOutcome>,
     /// The model fits of the snapshot the refresh computed.
@@ -202,21 +205,26 @@ pub async fn run(
         SnapshotMode::AtAsOf,
         ClassificationView::Codes,
     );
-    let batch = phase(
-        settings,
-        Phase::Batch,
-        &say,
-        "BatchClassify of every customer",
-        async {
-            bulk::batch_classify(
-                &mut main,
-                &ids,
-                settings.batch_message,
-                codes,
-                settings.phase_timeout,
-            )
-            .await
-        },
+    let batch_with = async |reading: Reading, what: &str| {
+        let mut connection = main.clone();
+        let run = bulk::batch_classify(
+            &mut connection,
+            &ids,
+            settings.batch_message,
+            codes.clone(),
+            reading,
+            settings.phase_timeout,
+        );
+        phase(settings, Phase::Batch, &say, what, run).await
+    };
+    let batch = batch_with(
+        Reading::WireOnly,
+        "BatchClassify of every customer, results counted",
+    )
+    .await;
+    let decoded_batch = batch_with(
+        Reading::Decoded,
+        "BatchClassify of every customer, results decoded",
     )
     .await;
 
@@ -285,6 +293,7 @@ pub async fn run(
         throughput,
         decoded_throughput,
         batch,
+        decoded_batch,
         stats,
         refresh,
         predictive,
