@@ -135,7 +135,7 @@ impl Tally {
                 None => {
                     *self
                         .other
-                        .entry((dimension, assignment.code.clone()))
+                        .entry((dimension, assignment.code.to_string()))
                         .or_default() += 1
                 }
             }

@@ -172,7 +172,7 @@ fn segment_counts(config: &DemoConfig) -> BTreeMap<Dimension, BTreeMap<String, u
         for assignment in &classification.assignments {
             if !assignment.pinned {
                 let per_code = counts.entry(assignment.dimension).or_default();
-                *per_code.entry(assignment.code.clone()).or_default() += 1;
+                *per_code.entry(assignment.code.to_string()).or_default() += 1;
             }
         }
     }

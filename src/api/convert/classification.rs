@@ -45,7 +45,7 @@ pub fn classification_codes_to_proto(mut classification: Classification) -> pb::
         .into_iter()
         .map(|a| pb::Assignment {
             dimension: dimension_to_proto(a.dimension),
-            code: a.code,
+            code: a.code.into_owned(),
             pinned: a.pinned,
             ..pb::Assignment::default()
         })
@@ -109,7 +109,7 @@ pub fn assignment_into_proto(
         display_name: rules
             .display_name(assignment.dimension, &assignment.code, locale)
             .to_owned(),
-        code: assignment.code,
+        code: assignment.code.into_owned(),
         pinned: assignment.pinned,
         reasons: assignment
             .reasons

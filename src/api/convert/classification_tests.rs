@@ -76,7 +76,7 @@ fn classification() -> Classification {
         .iter()
         .map(|&dimension| Assignment {
             dimension,
-            code: dimension.segment_codes()[0].to_owned(),
+            code: dimension.segment_codes()[0].into(),
             pinned: dimension == Dimension::Demand,
             reasons: vec![Reason::new("x.rule", true)
                 .observed("recency_days", 31)

@@ -1,6 +1,8 @@
 //! Decides every dimension in dependency order. A manual pin replaces a dimension's segment
 //! before later dimensions read it, so the pinned truth flows into everything that depends on it.
 
+use std::borrow::Cow;
+
 use super::predictive::{self, Outlook};
 use super::{engagement, feedback, personas, value};
 use super::{Assignment, Classification, Dimension, Draft, Reason};
@@ -74,7 +76,10 @@ impl Assignments<'_> {
     /// Records a dimension's decision (or its pin) and returns the code later rules must read.
     fn decide(&mut self, dimension: Dimension, decision: Decision) -> String {
         self.record(dimension, decision);
-        self.list.last().map(|a| a.code.clone()).unwrap_or_default()
+        self.list
+            .last()
+            .map(|a| a.code.to_string())
+            .unwrap_or_default()
     }
 
     /// Records a dimension's decision (or its pin) that no later rule reads.
@@ -97,7 +102,7 @@ impl Assignments<'_> {
                 }
                 Assignment {
                     dimension,
-                    code: pinned.clone(),
+                    code: Cow::Owned(pinned.clone()),
                     pinned: true,
                     reasons,
                     secondary_traits: std::iter::once(decision.code)
@@ -109,7 +114,7 @@ impl Assignments<'_> {
             }
             None => Assignment {
                 dimension,
-                code: decision.code.to_owned(),
+                code: Cow::Borrowed(decision.code),
                 pinned: false,
                 reasons: if self.explain {
                     decision

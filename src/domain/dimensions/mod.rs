@@ -225,7 +225,8 @@ impl From<Reason> for Draft {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Assignment {
     pub dimension: Dimension,
-    pub code: String,
+    /// A code the rules decided is one of the dimension's own, borrowed; a pin may name any.
+    pub code: Cow<'static, str>,
     pub pinned: bool,
     pub reasons: Vec<Reason>,
     /// Other matching segments (personas only), in rule order, fallbacks excluded.

@@ -184,7 +184,7 @@ impl<'a> Facts<'a> {
             .assignments
             .iter()
             .find(|a| a.dimension == dimension)
-            .map(|a| a.code.as_str())
+            .map(|a| a.code.as_ref())
     }
 
     fn birthday_soon(&self) -> bool {

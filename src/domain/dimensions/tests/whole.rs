@@ -26,7 +26,7 @@ fn an_unknown_customer_gets_the_prospect_defaults() {
     let got: Vec<_> = c
         .assignments
         .iter()
-        .map(|a| (a.dimension, a.code.as_str()))
+        .map(|a| (a.dimension, a.code.as_ref()))
         .collect();
     assert_eq!(got, expected);
 }

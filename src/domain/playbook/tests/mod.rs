@@ -57,7 +57,7 @@ impl Customer {
             .iter()
             .map(|&dimension| Assignment {
                 dimension,
-                code: fallback(dimension).to_owned(),
+                code: fallback(dimension).into(),
                 pinned: false,
                 reasons: Vec::new(),
                 secondary_traits: Vec::new(),
@@ -110,7 +110,7 @@ impl Customer {
 
     pub fn with(mut self, dimension: Dimension, code: &str) -> Self {
         assert!(dimension.has_segment(code), "{dimension} {code}");
-        self.assignment(dimension).code = code.to_owned();
+        self.assignment(dimension).code = code.to_owned().into();
         self
     }
 
