@@ -56,3 +56,23 @@ fn codes_only_classification_agrees_with_the_explained_one_on_every_persona() {
         }
     }
 }
+
+/// A muted draft keeps whether its rule held and records nothing; a recorded one keeps all.
+#[test]
+fn drafts_record_only_when_explaining() {
+    use crate::domain::dimensions::{Draft, Reason};
+    let muted = Draft::muted(true)
+        .observed("recency_days", 12)
+        .threshold("churned_after_days", 180);
+    assert!(muted.matched());
+    assert_eq!(muted.finish(), None);
+
+    let recorded = Draft::from(Reason::new("lifecycle.churned", false))
+        .observed("recency_days", 12)
+        .threshold("churned_after_days", 180);
+    assert!(!recorded.matched());
+    let reason = recorded.finish().expect("recorded");
+    assert_eq!(reason.rule, "lifecycle.churned");
+    assert_eq!(reason.observed[0].value, "12");
+    assert_eq!(reason.thresholds[0].name, "churned_after_days");
+}
