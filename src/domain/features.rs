@@ -253,7 +253,12 @@ pub fn compute_features(history: &CompactHistory, as_of: Timestamp, windows: &Wi
 
     // Facts are in decision order (instant, then event id), so "later" means later here.
     let facts = history.facts();
-    let visible = facts.partition_point(|fact| fact.at <= as_of);
+    // Usually every fact is visible (as_of is now): one look at the last saves a binary search
+    // whose scattered reads are cache misses, before the scan below reads them in order.
+    let visible = match facts.last() {
+        Some(last) if last.at <= as_of => facts.len(),
+        _ => facts.partition_point(|fact| fact.at <= as_of),
+    };
     for (position, fact) in facts[..visible].iter().enumerate() {
         let at = fact.at;
         match fact.kind {
