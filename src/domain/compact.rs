@@ -149,6 +149,7 @@ impl CompactHistory {
             (Some(last), Some(first)) => last.at < first.at,
             _ => true,
         };
+        self.reserve_exactly_for(&sorted);
         for event in sorted {
             self.push(event);
         }
@@ -188,6 +189,26 @@ impl CompactHistory {
         self.facts.shrink_to_fit();
         self.interactions.shrink_to_fit();
         self.categories.shrink_to_fit();
+    }
+
+    /// Grows each vector by exactly what `events` add. A resident history lives long and
+    /// mostly gains an event at a time, so the usual doubling would leave about as much unused
+    /// room as data in every customer that ever gets a new event.
+    fn reserve_exactly_for(&mut self, events: &[&Event]) {
+        let (mut interactions, mut facts, mut categories) = (0, 0, 0);
+        for event in events {
+            match &event.payload {
+                EventPayload::Interaction { .. } => interactions += 1,
+                EventPayload::Order(order) => {
+                    facts += 1;
+                    categories += order.categories.len();
+                }
+                _ => facts += 1,
+            }
+        }
+        self.interactions.reserve_exact(interactions);
+        self.facts.reserve_exact(facts);
+        self.categories.reserve_exact(categories);
     }
 
     fn push(&mut self, event: &Event) {
