@@ -4,8 +4,6 @@
 //! computes the curves of all its buyers once (they rank the predicted value tier); a
 //! classification on the same day finds its curve here instead of summing the series again.
 //! The answer is the same either way: the memo holds exactly what [`alive_curve`] returns.
-//!
-//! [`alive_curve`]: super::clv::alive_curve
 
 use std::collections::HashMap;
 use std::sync::{OnceLock, RwLock};
@@ -13,7 +11,7 @@ use std::sync::{OnceLock, RwLock};
 use rayon::prelude::*;
 
 use super::bgnbd::BgNbdParams;
-use super::clv::AliveCurve;
+use super::clv::{alive_curve, AliveCurve};
 use super::summary::TimeUnit;
 
 /// Most curves added after the snapshot's own: requests at other days add some; this bounds
@@ -31,6 +29,20 @@ pub struct CurveSetting {
     pub horizon_days: u32,
     pub annual_discount_rate: f64,
     pub unit: TimeUnit,
+}
+
+impl CurveSetting {
+    /// The curve of `key` under this setting, computed.
+    pub fn curve(&self, (repeat_days, age_days): CurveKey) -> AliveCurve {
+        alive_curve(
+            &self.params,
+            repeat_days,
+            self.unit.from_days(age_days as f64),
+            self.horizon_days,
+            self.annual_discount_rate,
+            self.unit,
+        )
+    }
 }
 
 /// The curves of one snapshot: those of its buyers, filled once, and those asked for since.

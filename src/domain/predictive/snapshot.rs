@@ -10,7 +10,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::clv::{alive_curve, predict_on_curve};
+use super::clv::predict_on_curve;
 use super::memo::{CurveKey, CurveMemo, CurveSetting};
 use super::{
     fit_bg_nbd, fit_gamma_gamma, BgNbdFit, CustomerSummary, FitError, GammaGammaFit, Prediction,
@@ -158,7 +158,9 @@ impl PredictiveStats {
     /// The prediction for a buyer; the BG/NBD failure when the snapshot has no fit.
     pub fn predict(&self, days: &PurchaseDays) -> Result<CustomerPrediction, &FitFailure> {
         match &self.bg_nbd.outcome {
-            FitOutcome::Fitted(bg) => Ok(self.predict_days(bg, days)),
+            FitOutcome::Fitted(bg) => {
+                Ok(self.predict_summary(bg, days, days.summary(self.time_unit)))
+            }
             FitOutcome::Failed(failure) => Err(failure),
         }
     }
@@ -172,23 +174,16 @@ impl PredictiveStats {
         }
     }
 
-    fn curve_of(setting: &CurveSetting, summary: &CustomerSummary) -> super::AliveCurve {
-        alive_curve(
-            &setting.params,
-            summary.frequency,
-            summary.age,
-            setting.horizon_days,
-            setting.annual_discount_rate,
-            setting.unit,
-        )
-    }
-
-    fn predict_days(&self, bg: &BgNbdFit, days: &PurchaseDays) -> CustomerPrediction {
-        let summary = days.summary(self.time_unit);
+    /// The prediction of a buyer with these purchase days, whose summary is `summary`.
+    fn predict_summary(
+        &self,
+        bg: &BgNbdFit,
+        days: &PurchaseDays,
+        summary: CustomerSummary,
+    ) -> CustomerPrediction {
         let setting = self.curve_setting(bg);
-        let curve = self.curves.curve(setting, curve_key(days), || {
-            Self::curve_of(&setting, &summary)
-        });
+        let key = curve_key(days);
+        let curve = self.curves.curve(setting, key, || setting.curve(key));
         let prediction = predict_on_curve(bg, self.gamma_gamma.outcome.fitted(), &summary, curve);
         CustomerPrediction {
             summary,
@@ -246,19 +241,12 @@ pub fn fit_predictive<S: AsRef<str> + Sync>(
         // Each distinct (x, T) once; every buyer's prediction then reads its curve.
         let setting = stats.curve_setting(bg);
         let keys = buyers.iter().map(|(_, days)| curve_key(days)).collect();
-        stats.curves.fill(setting, keys, |(x, age_days)| {
-            let summary = CustomerSummary {
-                frequency: x,
-                recency: 0.0,
-                age: unit.from_days(age_days as f64),
-                mean_repeat_spend: None,
-            };
-            PredictiveStats::curve_of(&setting, &summary)
-        });
+        stats.curves.fill(setting, keys, |key| setting.curve(key));
         let mut ranked: Vec<(i64, &str)> = buyers
             .par_iter()
-            .filter_map(|(id, days)| {
-                let clv = stats.predict_days(bg, days).clv_minor?;
+            .zip(summaries.par_iter())
+            .filter_map(|((id, days), summary)| {
+                let clv = stats.predict_summary(bg, days, *summary).clv_minor?;
                 Some((clv, id.as_ref()))
             })
             .collect();
