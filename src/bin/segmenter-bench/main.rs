@@ -16,6 +16,7 @@ mod predictive;
 mod report;
 mod rpc;
 mod server;
+mod skim;
 mod suite;
 mod table;
 

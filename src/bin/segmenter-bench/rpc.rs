@@ -15,6 +15,8 @@ use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
 use segmenter::api::pb;
+
+use crate::skim::{Counted, Unread};
 use segmenter::api::pb::history_service_client::HistoryServiceClient;
 use segmenter::api::pb::segmentation_service_client::SegmentationServiceClient;
 
@@ -194,31 +196,6 @@ const BATCH_CLASSIFY: &str = "/segmenter.v1.SegmentationService/BatchClassify";
 const CLASSIFY: &str = "/segmenter.v1.SegmentationService/Classify";
 const RECOMMEND_ACTION: &str = "/segmenter.v1.SegmentationService/RecommendAction";
 
-/// A response walked field by field (tags, lengths, varints) and not built: see
-/// [`Reading::WireOnly`]. Malformed protobuf still fails the call.
-#[derive(Debug, Default, Clone, PartialEq)]
-struct Unread;
-
-impl prost::Message for Unread {
-    fn encode_raw(&self, _: &mut impl prost::bytes::BufMut) {}
-
-    fn merge_field(
-        &mut self,
-        tag: u32,
-        wire_type: prost::encoding::WireType,
-        buf: &mut impl prost::bytes::Buf,
-        ctx: prost::encoding::DecodeContext,
-    ) -> Result<(), prost::DecodeError> {
-        prost::encoding::skip_field(wire_type, tag, buf, ctx)
-    }
-
-    fn encoded_len(&self) -> usize {
-        0
-    }
-
-    fn clear(&mut self) {}
-}
-
 /// `grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING`.
 const SERVING: i32 = 1;
 
@@ -268,78 +245,5 @@ pub fn options(
         locale: String::new(),
         snapshot: snapshot as i32,
         view: view as i32,
-    }
-}
-
-/// A `BatchClassifyResponse` read for counting: its results (field 1) and, of each, whether the
-/// outcome is an `error` (field 4) or no outcome at all; the classifications (field 3) are
-/// walked over, not built.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct Counted {
-    pub results: u64,
-    pub item_errors: u64,
-}
-
-impl prost::Message for Counted {
-    fn encode_raw(&self, _: &mut impl prost::bytes::BufMut) {}
-
-    fn merge_field(
-        &mut self,
-        tag: u32,
-        wire_type: prost::encoding::WireType,
-        buf: &mut impl prost::bytes::Buf,
-        ctx: prost::encoding::DecodeContext,
-    ) -> Result<(), prost::DecodeError> {
-        if tag != 1 {
-            return prost::encoding::skip_field(wire_type, tag, buf, ctx);
-        }
-        let mut result = CountedResult::default();
-        prost::encoding::message::merge(wire_type, &mut result, buf, ctx)?;
-        self.results += 1;
-        if !result.classified {
-            self.item_errors += 1;
-        }
-        Ok(())
-    }
-
-    fn encoded_len(&self) -> usize {
-        0
-    }
-
-    fn clear(&mut self) {
-        *self = Self::default();
-    }
-}
-
-/// One `BatchClassifyResult`: whether its outcome is a classification (field 3).
-#[derive(Debug, Default, Clone, PartialEq)]
-struct CountedResult {
-    classified: bool,
-}
-
-impl prost::Message for CountedResult {
-    fn encode_raw(&self, _: &mut impl prost::bytes::BufMut) {}
-
-    fn merge_field(
-        &mut self,
-        tag: u32,
-        wire_type: prost::encoding::WireType,
-        buf: &mut impl prost::bytes::Buf,
-        ctx: prost::encoding::DecodeContext,
-    ) -> Result<(), prost::DecodeError> {
-        match tag {
-            3 => self.classified = true,
-            4 => self.classified = false,
-            _ => {}
-        }
-        prost::encoding::skip_field(wire_type, tag, buf, ctx)
-    }
-
-    fn encoded_len(&self) -> usize {
-        0
-    }
-
-    fn clear(&mut self) {
-        *self = Self::default();
     }
 }
