@@ -25,6 +25,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     tonic_prost_build::configure()
         .btree_map(".")
+        // Written by hand: it may carry results already encoded (src/api/wire.rs).
+        .extern_path(
+            ".segmenter.v1.BatchClassifyResponse",
+            "crate::api::pb::BatchClassifyResponse",
+        )
         .compile_fds(descriptors)?;
     Ok(())
 }

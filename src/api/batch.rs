@@ -5,26 +5,34 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use prost::bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tonic::{Status, Streaming};
 
-use super::convert::{customer_ref_from_proto, present_classification, Presentation};
+use super::convert::{customer_ref_from_proto, Presentation};
 use super::pb;
 use super::segmentation::options_from_proto;
 use super::status::ApiError;
+use super::wire::{encode_presented, encode_result, typical_len};
 use crate::app::{App, ClassifyOptions};
 use crate::domain::history::CustomerRef;
 use crate::domain::validate::Violations;
 
-/// Results per BatchClassify response message (about 3 KB each: well under 4 MB).
+/// Results per BatchClassify response message: well under 4 MB in the full view (a few KB
+/// each).
 const RESULTS_PER_RESPONSE: usize = 256;
+
+/// Bytes of a result besides its classification: index, reference, keys and lengths (a
+/// size hint; a longer reference costs one more allocation).
+const RESULT_ENVELOPE: usize = 96;
 
 /// Request messages being classified at once. Two keep the cores busy; more would only hold
 /// more results in memory.
 const MESSAGES_IN_FLIGHT: usize = 2;
 
-type Classifying = JoinHandle<Result<Vec<pb::BatchClassifyResult>, Status>>;
+/// A message being classified: the bodies of its response messages.
+type Classifying = JoinHandle<Result<Vec<Bytes>, Status>>;
 
 /// Reads the request stream and answers each message with the results of its references, in
 /// order, each carrying its position across the whole stream.
@@ -80,7 +88,7 @@ pub(super) async fn run_batch(
 /// The oldest message's outcome once it is classified; `None` when nothing is in flight.
 async fn oldest(
     classifying: &mut VecDeque<Classifying>,
-) -> Option<Result<Result<Vec<pb::BatchClassifyResult>, Status>, tokio::task::JoinError>> {
+) -> Option<Result<Result<Vec<Bytes>, Status>, tokio::task::JoinError>> {
     Some(classifying.front_mut()?.await)
 }
 
@@ -144,30 +152,61 @@ fn check_references(
     (results, valid)
 }
 
-/// Classifies the valid references of one message together and fills in their results.
+/// Classifies the valid references of one message together and writes every result in wire
+/// form, grouped into the bodies of response messages. The classifications are encoded by
+/// the threads that classify them ([`super::wire`]), not by the task that sends them.
 async fn classify_message(
     app: &App,
-    mut results: Vec<pb::BatchClassifyResult>,
+    results: Vec<pb::BatchClassifyResult>,
     valid: Vec<(usize, CustomerRef)>,
     options: ClassifyOptions,
     presentation: Presentation,
-) -> Result<Vec<pb::BatchClassifyResult>, Status> {
+) -> Result<Vec<Bytes>, Status> {
     let references: Vec<_> = valid.iter().map(|(_, r)| r.clone()).collect();
     let classified = app
         .classify_many(&references, &options, move |c| {
-            present_classification(c.classification, &c.rules.rules, presentation)
+            let mut encoded = Vec::with_capacity(typical_len(presentation.view));
+            encode_presented(c.classification, &c.rules.rules, presentation, &mut encoded);
+            encoded
         })
         .await
         .map_err(ApiError::from)?;
+    let mut outcomes: Vec<Option<_>> = (0..results.len()).map(|_| None).collect();
     for ((position, _), outcome) in valid.iter().zip(classified) {
-        results[*position].outcome = Some(match outcome {
-            Ok(classification) => {
-                pb::batch_classify_result::Outcome::Classification(classification)
-            }
-            Err(error) => item_error(&Status::from(ApiError::from(error))),
-        });
+        outcomes[*position] = Some(outcome);
     }
-    Ok(results)
+    // Bodies are sized once: growing one copies every result written so far.
+    let sizes: Vec<usize> = outcomes
+        .iter()
+        .map(|outcome| match outcome {
+            Some(Ok(classification)) => classification.len() + RESULT_ENVELOPE,
+            _ => RESULT_ENVELOPE,
+        })
+        .collect();
+    let mut bodies = Vec::with_capacity(results.len().div_ceil(RESULTS_PER_RESPONSE));
+    let mut body = Vec::new();
+    for (n, (mut result, outcome)) in results.into_iter().zip(outcomes).enumerate() {
+        if n % RESULTS_PER_RESPONSE == 0 {
+            if n > 0 {
+                bodies.push(Bytes::from(std::mem::take(&mut body)));
+            }
+            let end = (n + RESULTS_PER_RESPONSE).min(sizes.len());
+            body.reserve_exact(sizes[n..end].iter().sum());
+        }
+        match outcome {
+            Some(Ok(classification)) => encode_result(&result, Some(&classification), &mut body),
+            Some(Err(error)) => {
+                result.outcome = Some(item_error(&Status::from(ApiError::from(error))));
+                encode_result(&result, None, &mut body);
+            }
+            // A bad reference: its error is set already.
+            None => encode_result(&result, None, &mut body),
+        }
+    }
+    if !body.is_empty() {
+        bodies.push(body.into());
+    }
+    Ok(bodies)
 }
 
 fn item_error(status: &Status) -> pb::batch_classify_result::Outcome {
@@ -177,16 +216,13 @@ fn item_error(status: &Status) -> pb::batch_classify_result::Outcome {
     })
 }
 
-/// Sends the results in bounded responses: a classification is a few KB, so one response per
-/// request message could outgrow the message size limit. `false` when the client went away.
+/// Sends one response message per body. `false` when the client went away.
 async fn send(
     tx: &mpsc::Sender<Result<pb::BatchClassifyResponse, Status>>,
-    results: Vec<pb::BatchClassifyResult>,
+    bodies: Vec<Bytes>,
 ) -> bool {
-    let mut results = results.into_iter().peekable();
-    while results.peek().is_some() {
-        let chunk: Vec<_> = results.by_ref().take(RESULTS_PER_RESPONSE).collect();
-        let response = pb::BatchClassifyResponse { results: chunk };
+    for body in bodies {
+        let response = pb::BatchClassifyResponse::encoded(body);
         if tx.send(Ok(response)).await.is_err() {
             return false;
         }

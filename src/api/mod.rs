@@ -8,6 +8,7 @@ mod predictive;
 mod recommend;
 mod segmentation;
 pub mod status;
+mod wire;
 
 pub use history::HistoryApi;
 pub use pb::FILE_DESCRIPTOR_SET;
@@ -25,6 +26,8 @@ pub mod pb {
     #![allow(clippy::all)]
 
     tonic::include_proto!("segmenter.v1");
+
+    pub use super::wire::BatchClassifyResponse;
 
     /// The encoded descriptors of every `segmenter.v1` file (imports included), for reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] =

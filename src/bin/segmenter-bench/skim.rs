@@ -100,13 +100,11 @@ mod tests {
             code: 3,
             message: "bad reference".to_owned(),
         }));
-        let response = pb::BatchClassifyResponse {
-            results: vec![
-                result(classified.clone()),
-                result(failed),
-                result(classified),
-            ],
-        };
+        let response = pb::BatchClassifyResponse::of(vec![
+            result(classified.clone()),
+            result(failed),
+            result(classified),
+        ]);
         let bytes = response.encode_to_vec();
         let counted = Counted::decode(bytes.as_slice()).expect("well-formed");
         assert_eq!((counted.results, counted.item_errors), (3, 1));

@@ -1,0 +1,133 @@
+use prost::Message;
+
+use super::*;
+use crate::api::convert::classification_codes_to_proto;
+use crate::domain::dimensions::Dimension;
+use crate::domain::testkit::{classify_alone, HistoryBuilder};
+
+/// Classifications that exercise every optional part of the codes view: unknown customers,
+/// buyers with scores and predictions, pinned segments.
+fn classifications() -> Vec<Classification> {
+    let unknown = classify_alone(HistoryBuilder::new("nobody"));
+    let buyer = classify_alone(
+        HistoryBuilder::new("c-buyer")
+            .order(400, 12_000)
+            .order(200, 30_000)
+            .order(20, 250_000)
+            .interaction(3, crate::domain::history::InteractionKind::ProductView),
+    );
+    let pinned = classify_alone(
+        HistoryBuilder::new("c-pinned")
+            .order(10, 5_000)
+            .profile(|p| {
+                p.pins.insert(Dimension::Lifecycle, "VIP_CUSTOM".into());
+                p.pins.insert(Dimension::Demand, String::new());
+            }),
+    );
+    let mut bare = buyer.clone();
+    bare.customer_id.clear();
+    bare.rule_set_version.clear();
+    bare.rfm_scores = None;
+    bare.prediction = None;
+    vec![unknown, buyer, pinned, bare]
+}
+
+fn prost_bytes(classification: &Classification) -> Vec<u8> {
+    classification_codes_to_proto(classification.clone()).encode_to_vec()
+}
+
+#[test]
+fn the_codes_view_is_written_as_prost_writes_it() {
+    for classification in classifications() {
+        let mut written = Vec::new();
+        encode_classification(&classification, &mut written);
+        assert_eq!(written, prost_bytes(&classification), "{classification:?}");
+    }
+}
+
+#[test]
+fn pinned_assignments_keep_their_flag_and_code() {
+    let pinned = &classifications()[2];
+    let mut written = Vec::new();
+    encode_classification(pinned, &mut written);
+    let decoded = pb::Classification::decode(written.as_slice()).unwrap();
+    let lifecycle = decoded
+        .assignments
+        .iter()
+        .find(|a| a.dimension == dimension_to_proto(Dimension::Lifecycle))
+        .unwrap();
+    assert_eq!(
+        (lifecycle.code.as_str(), lifecycle.pinned),
+        ("VIP_CUSTOM", true)
+    );
+    assert_eq!(decoded.assignments.len(), Dimension::ALL.len());
+}
+
+fn reference(id: &str) -> pb::CustomerRef {
+    pb::CustomerRef {
+        kind: Some(pb::customer_ref::Kind::Id(id.to_owned())),
+    }
+}
+
+#[test]
+fn written_results_decode_as_the_results_prost_would_send() {
+    let mut expected = Vec::new();
+    let mut written = Vec::new();
+    for (index, classification) in classifications().into_iter().enumerate() {
+        let result = pb::BatchClassifyResult {
+            index: index as u64 + 7,
+            customer: Some(reference(&classification.customer_id)),
+            outcome: None,
+        };
+        let mut encoded = Vec::new();
+        encode_classification(&classification, &mut encoded);
+        encode_result(&result, Some(&encoded), &mut written);
+        expected.push(pb::BatchClassifyResult {
+            outcome: Some(pb::batch_classify_result::Outcome::Classification(
+                classification_codes_to_proto(classification),
+            )),
+            ..result
+        });
+    }
+    let failed = pb::BatchClassifyResult {
+        index: 99,
+        customer: None,
+        outcome: Some(pb::batch_classify_result::Outcome::Error(pb::ItemError {
+            code: 3,
+            message: "customer: must name a customer".into(),
+        })),
+    };
+    encode_result(&failed, None, &mut written);
+    expected.push(failed);
+
+    let sent = BatchClassifyResponse::encoded(written.into()).encode_to_vec();
+    let as_prost_sends_it = BatchClassifyResponse::of(expected.clone()).encode_to_vec();
+    assert_eq!(sent, as_prost_sends_it);
+    let decoded = BatchClassifyResponse::decode(sent.as_slice()).unwrap();
+    assert_eq!(decoded.results, expected);
+}
+
+#[test]
+fn a_response_sends_built_results_before_written_ones() {
+    let built = pb::BatchClassifyResult {
+        index: 0,
+        customer: Some(reference("a")),
+        outcome: None,
+    };
+    let mut written = Vec::new();
+    let later = pb::BatchClassifyResult {
+        index: 1,
+        customer: Some(reference("b")),
+        outcome: None,
+    };
+    encode_result(&later, None, &mut written);
+    let mut response = BatchClassifyResponse::encoded(written.into());
+    response.results.push(built.clone());
+    let bytes = response.encode_to_vec();
+    assert_eq!(bytes.len(), response.encoded_len());
+    let decoded = BatchClassifyResponse::decode(bytes.as_slice()).unwrap();
+    assert_eq!(decoded.results, vec![built, later]);
+
+    response.clear();
+    assert!(response.encode_to_vec().is_empty());
+}
