@@ -51,10 +51,18 @@ pub struct SqliteStore {
 /// back what it spilled; 64 MiB holds a 10,000-event batch's dirty pages.
 const WRITER_CACHE_PRAGMA: &str = "-65536";
 
-/// WAL pages between automatic checkpoints (SQLite's default: 1,000, 4 MiB). A page that
-/// batch after batch dirties is copied into the database once per checkpoint; at 16,000
-/// pages (64 MiB) a busy ingest copies each hot index page far less often.
-const WAL_CHECKPOINT_PAGES: &str = "16000";
+/// WAL pages between automatic checkpoints (SQLite's default: 1,000, 4 MiB). A checkpoint
+/// copies every page the WAL holds into the database file: random 4 KiB writes, the slowest
+/// part of an ingest into a large population, where each event dirties its own index pages.
+/// Over a longer WAL, a page that several batches dirtied is copied once, and neighbouring
+/// pages are written together. At 262,144 pages (1 GiB), ingest into 1M customers averaged
+/// 14.7k events/s over three runs against 11.9k at 16,000; the WAL file then grows to about
+/// 1 GiB plus one commit under load, and recovery after a crash replays up to that much.
+const WAL_CHECKPOINT_PAGES: &str = "262144";
+
+/// Bytes of WAL file kept after a checkpoint: an idle server does not hold on to the 1 GiB a
+/// busy ingest grew it to.
+const WAL_KEPT_BYTES: &str = "67108864";
 
 impl SqliteStore {
     /// [`Store::record_event_batches`]: fills `recorded` and commits what it holds. A batch that
@@ -127,7 +135,8 @@ impl SqliteStore {
                     // Statement journals (multi-row inserts inside a batch) stay in memory
                     // instead of a temporary file written for every statement.
                     .pragma("temp_store", "MEMORY")
-                    .pragma("wal_autocheckpoint", WAL_CHECKPOINT_PAGES),
+                    .pragma("wal_autocheckpoint", WAL_CHECKPOINT_PAGES)
+                    .pragma("journal_size_limit", WAL_KEPT_BYTES),
             )
             .await?;
         MIGRATOR.run(&writer).await?;
