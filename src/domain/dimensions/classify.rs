@@ -74,12 +74,9 @@ struct Assignments<'a> {
 
 impl Assignments<'_> {
     /// Records a dimension's decision (or its pin) and returns the code later rules must read.
-    fn decide(&mut self, dimension: Dimension, decision: Decision) -> String {
+    fn decide(&mut self, dimension: Dimension, decision: Decision) -> Cow<'static, str> {
         self.record(dimension, decision);
-        self.list
-            .last()
-            .map(|a| a.code.to_string())
-            .unwrap_or_default()
+        self.list.last().map(|a| a.code.clone()).unwrap_or_default()
     }
 
     /// Records a dimension's decision (or its pin) that no later rule reads.
@@ -192,21 +189,20 @@ pub fn classify(input: ClassifyInput<'_>) -> Classification {
             },
         ),
     );
-    let sales_traits = a
-        .list
-        .iter()
-        .find(|x| x.dimension == Dimension::SalesPersona)
-        .map(|x| x.secondary_traits.clone())
-        .unwrap_or_default();
     let profile_style = input
         .history
         .profile
         .as_ref()
         .and_then(|p| p.decision_style);
-    a.record(
-        Dimension::DecisionStyle,
-        personas::decision_style(&ctx, profile_style, &sales, &sales_traits),
-    );
+    let style = {
+        let sales_traits = a
+            .list
+            .iter()
+            .find(|x| x.dimension == Dimension::SalesPersona)
+            .map_or(&[][..], |x| x.secondary_traits.as_slice());
+        personas::decision_style(&ctx, profile_style, &sales, sales_traits)
+    };
+    a.record(Dimension::DecisionStyle, style);
     let outlook = Outlook::of(&ctx);
     a.record(Dimension::ChurnRisk, predictive::churn_risk(&ctx, &outlook));
     a.record(
