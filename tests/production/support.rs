@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -417,8 +417,12 @@ pub fn classify_request(id: &str) -> pb::ClassifyRequest {
 }
 
 /// An order of `customer` one day ago.
+/// A day before the tests started, in seconds, read from the clock once: an event built twice
+/// (a retry) must be the same event, even when a second passes between the two.
+static A_DAY_AGO: LazyLock<i64> = LazyLock::new(|| SystemClock.now().micros() / 1_000_000 - 86_400);
+
 pub fn order(event_id: &str, customer: &str, amount: i64) -> pb::Event {
-    let at = SystemClock.now().micros() / 1_000_000 - 86_400;
+    let at = *A_DAY_AGO;
     pb::Event {
         event_id: event_id.to_owned(),
         customer: Some(by_id(customer)),
