@@ -15,7 +15,7 @@ use super::pb;
 use super::segmentation::options_from_proto;
 use super::status::ApiError;
 use super::wire::{encode_presented, encode_result, typical_len};
-use crate::app::{App, ClassifyOptions};
+use crate::app::{App, AppError, ClassifyOptions};
 use crate::domain::history::CustomerRef;
 use crate::domain::validate::Violations;
 
@@ -171,42 +171,46 @@ async fn classify_message(
         })
         .await
         .map_err(ApiError::from)?;
-    let mut outcomes: Vec<Option<_>> = (0..results.len()).map(|_| None).collect();
+    let mut outcomes: Vec<Option<Outcome>> = (0..results.len()).map(|_| None).collect();
     for ((position, _), outcome) in valid.iter().zip(classified) {
         outcomes[*position] = Some(outcome);
     }
-    // Bodies are sized once: growing one copies every result written so far.
-    let sizes: Vec<usize> = outcomes
+    let mut items = results.into_iter().zip(outcomes).peekable();
+    let mut bodies = Vec::new();
+    while items.peek().is_some() {
+        bodies.push(write_body(
+            items.by_ref().take(RESULTS_PER_RESPONSE).collect(),
+        ));
+    }
+    Ok(bodies)
+}
+
+/// A valid reference's classification, encoded, or why it failed alone.
+type Outcome = Result<Vec<u8>, AppError>;
+
+/// The body of one response message: `items` in wire form. `None`: a bad reference, whose
+/// error its result carries already.
+fn write_body(items: Vec<(pb::BatchClassifyResult, Option<Outcome>)>) -> Bytes {
+    // Sized once: growing a body copies every result written so far.
+    let size = items
         .iter()
-        .map(|outcome| match outcome {
+        .map(|(_, outcome)| match outcome {
             Some(Ok(classification)) => classification.len() + RESULT_ENVELOPE,
             _ => RESULT_ENVELOPE,
         })
-        .collect();
-    let mut bodies = Vec::with_capacity(results.len().div_ceil(RESULTS_PER_RESPONSE));
-    let mut body = Vec::new();
-    for (n, (mut result, outcome)) in results.into_iter().zip(outcomes).enumerate() {
-        if n % RESULTS_PER_RESPONSE == 0 {
-            if n > 0 {
-                bodies.push(Bytes::from(std::mem::take(&mut body)));
-            }
-            let end = (n + RESULTS_PER_RESPONSE).min(sizes.len());
-            body.reserve_exact(sizes[n..end].iter().sum());
-        }
+        .sum();
+    let mut body = Vec::with_capacity(size);
+    for (mut result, outcome) in items {
         match outcome {
             Some(Ok(classification)) => encode_result(&result, Some(&classification), &mut body),
             Some(Err(error)) => {
                 result.outcome = Some(item_error(&Status::from(ApiError::from(error))));
                 encode_result(&result, None, &mut body);
             }
-            // A bad reference: its error is set already.
             None => encode_result(&result, None, &mut body),
         }
     }
-    if !body.is_empty() {
-        bodies.push(body.into());
-    }
-    Ok(bodies)
+    body.into()
 }
 
 fn item_error(status: &Status) -> pb::batch_classify_result::Outcome {

@@ -153,16 +153,21 @@ impl Connection {
         Ok(())
     }
 
+    /// Waits until the raw client can take a call.
+    async fn raw_ready(&mut self) -> Result<(), Status> {
+        self.raw
+            .ready()
+            .await
+            .map_err(|e| Status::unknown(format!("the connection is not ready: {e}")))
+    }
+
     /// A unary call at `path` whose response is read as [`Reading::WireOnly`].
     async fn unread<Q: prost::Message + Send + Sync + 'static>(
         &mut self,
         path: &'static str,
         request: Q,
     ) -> Result<(), Status> {
-        self.raw
-            .ready()
-            .await
-            .map_err(|e| Status::unknown(format!("the connection is not ready: {e}")))?;
+        self.raw_ready().await?;
         let codec = tonic_prost::ProstCodec::<Q, Unread>::default();
         let path = PathAndQuery::from_static(path);
         self.raw.unary(Request::new(request), path, codec).await?;
@@ -177,10 +182,7 @@ impl Connection {
         &mut self,
         requests: impl futures::Stream<Item = pb::BatchClassifyRequest> + Send + 'static,
     ) -> Result<tonic::Streaming<Counted>, Status> {
-        self.raw
-            .ready()
-            .await
-            .map_err(|e| Status::unknown(format!("the connection is not ready: {e}")))?;
+        self.raw_ready().await?;
         let codec = tonic_prost::ProstCodec::<pb::BatchClassifyRequest, Counted>::default();
         let path = PathAndQuery::from_static(BATCH_CLASSIFY);
         let response = self
