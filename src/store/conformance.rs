@@ -66,13 +66,23 @@ macro_rules! store_suite {
 }
 pub(crate) use store_suite;
 
-struct SqliteFile(tempfile::TempDir);
+/// A database file; `folding` stores fold what is pending after every write, so that each
+/// write meets the earlier ones in the large tables instead of the pending ones.
+struct SqliteFile {
+    dir: tempfile::TempDir,
+    folding: bool,
+}
 
 #[async_trait]
 impl Backend for SqliteFile {
     async fn open(&self) -> Arc<dyn Store> {
-        let url = format!("sqlite://{}", self.0.path().join("store.db").display());
-        Arc::new(SqliteStore::connect(&url).await.unwrap())
+        let url = format!("sqlite://{}", self.dir.path().join("store.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        Arc::new(if self.folding {
+            store.folding_after_writes()
+        } else {
+            store
+        })
     }
 }
 
@@ -86,8 +96,11 @@ impl Backend for SqliteMemory {
     }
 }
 
-async fn sqlite_file_backend() -> SqliteFile {
-    SqliteFile(tempfile::tempdir().unwrap())
+async fn sqlite_file_backend(folding: bool) -> SqliteFile {
+    SqliteFile {
+        dir: tempfile::tempdir().unwrap(),
+        folding,
+    }
 }
 
 async fn sqlite_memory_backend() -> SqliteMemory {
@@ -96,7 +109,8 @@ async fn sqlite_memory_backend() -> SqliteMemory {
     ))
 }
 
-store_suite!(sqlite_file, sqlite_file_backend());
+store_suite!(sqlite_file, sqlite_file_backend(false));
+store_suite!(sqlite_folded, sqlite_file_backend(true));
 store_suite!(sqlite_memory, sqlite_memory_backend());
 
 /// A fresh database of its own per test on the server `SEGMENTER_TEST_POSTGRES_URL` names;

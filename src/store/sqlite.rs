@@ -8,12 +8,16 @@
 
 mod customers;
 mod events;
+mod journal;
 mod rows;
 mod shared;
 
 use customers::{external_value, upsert_in, upsert_many};
+use journal::FoldGuard;
+pub use journal::Folded;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -40,10 +44,31 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const READERS: u32 = 4;
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
+// A customer's events: the folded ones, then the pending ones, which were all recorded after
+// them; each part in (at, recording order). As a compound SELECT with its own ORDER BY,
+// SQLite merges the two parts, each read in order from its customer index.
+const HISTORY: &str = "\
+     SELECT content, at, 0 AS part, rowid AS recorded FROM events WHERE customer_id = ?1 \
+     UNION ALL \
+     SELECT content, at, 1, seq FROM pending_events WHERE customer_id = ?1 \
+     ORDER BY at, part, recorded";
+const HISTORIES: &str = "\
+     SELECT customer_id, content, at, 0 AS part, rowid AS recorded FROM events \
+     WHERE customer_id >= ?1 AND customer_id <= ?2 \
+     UNION ALL \
+     SELECT customer_id, content, at, 1, seq FROM pending_events \
+     WHERE customer_id >= ?1 AND customer_id <= ?2 \
+     ORDER BY customer_id, at, part, recorded";
+
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Keeps the background fold of the pending tables ([`journal`]) running.
+    _folder: Arc<FoldGuard>,
+    /// Folds everything pending after each event write, so that the next write meets its
+    /// predecessors in the large tables: how the store suite checks both places.
+    fold_after_writes: bool,
 }
 
 /// The writer's page cache, in KiB (negative: SQLite's unit for a size in KiB). SQLite's 2 MiB
@@ -116,10 +141,7 @@ impl SqliteStore {
                 .connect_with(options)
                 .await?;
             MIGRATOR.run(&pool).await?;
-            return Ok(SqliteStore {
-                writer: pool.clone(),
-                reader: pool,
-            });
+            return Ok(SqliteStore::serving(pool.clone(), pool));
         }
 
         // Only the writer switches to WAL: the switch needs an exclusive lock that the busy
@@ -144,7 +166,39 @@ impl SqliteStore {
             .max_connections(READERS)
             .connect_with(options.pragma("query_only", "ON"))
             .await?;
-        Ok(SqliteStore { writer, reader })
+        Ok(SqliteStore::serving(writer, reader))
+    }
+
+    fn serving(writer: SqlitePool, reader: SqlitePool) -> SqliteStore {
+        let folder = Arc::new(FoldGuard);
+        journal::spawn_folder(writer.clone(), &folder);
+        SqliteStore {
+            writer,
+            reader,
+            _folder: folder,
+            fold_after_writes: false,
+        }
+    }
+
+    /// This store, folding all that is pending after every event write.
+    pub fn folding_after_writes(self) -> SqliteStore {
+        SqliteStore {
+            fold_after_writes: true,
+            ..self
+        }
+    }
+
+    async fn fold_if_asked(&self) -> Result<(), StoreError> {
+        if self.fold_after_writes {
+            self.fold_pending().await?;
+        }
+        Ok(())
+    }
+
+    /// Moves every pending event and order into the large tables now, instead of when the
+    /// background fold gets to them.
+    pub async fn fold_pending(&self) -> Result<Folded, StoreError> {
+        journal::fold_all(&self.writer).await
     }
 
     /// The pool that writes (and migrates); one connection.
@@ -280,11 +334,10 @@ impl Store for SqliteStore {
                 .bind(customer_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-        let contents: Vec<(String,)> =
-            sqlx::query_as("SELECT content FROM events WHERE customer_id = ? ORDER BY at, rowid")
-                .bind(customer_id)
-                .fetch_all(&mut *tx)
-                .await?;
+        let contents: Vec<(String,)> = sqlx::query_as(HISTORY)
+            .bind(customer_id)
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
 
         let profile = row
@@ -299,10 +352,13 @@ impl Store for SqliteStore {
     }
 
     async fn event_count(&self, customer_id: &str) -> Result<u64, StoreError> {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM events WHERE customer_id = ?")
-            .bind(customer_id)
-            .fetch_one(&self.reader)
-            .await?;
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM events WHERE customer_id = ?1) \
+             + (SELECT COUNT(*) FROM pending_events WHERE customer_id = ?1)",
+        )
+        .bind(customer_id)
+        .fetch_one(&self.reader)
+        .await?;
         Ok(count(n))
     }
 
@@ -319,13 +375,20 @@ impl Store for SqliteStore {
         if !exists {
             return Ok(None);
         }
-        let events_deleted = sqlx::query("DELETE FROM events WHERE customer_id = ?")
-            .bind(customer_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let mut events_deleted = 0;
+        for statement in [
+            "DELETE FROM events WHERE customer_id = ?",
+            "DELETE FROM pending_events WHERE customer_id = ?",
+        ] {
+            events_deleted += sqlx::query(statement)
+                .bind(customer_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
         for statement in [
             "DELETE FROM orders WHERE customer_id = ?",
+            "DELETE FROM pending_orders WHERE customer_id = ?",
             "DELETE FROM aliases WHERE customer_id = ?",
             "DELETE FROM customers WHERE id = ?",
         ] {
@@ -348,6 +411,9 @@ impl Store for SqliteStore {
         let mut tx = conn.begin_with(BEGIN_WRITE).await?;
         let outcome = events::record(&mut tx, events, &contents).await??;
         tx.commit().await?;
+        // The fold needs the writer back.
+        drop(conn);
+        self.fold_if_asked().await?;
         Ok(outcome)
     }
 
@@ -359,6 +425,8 @@ impl Store for SqliteStore {
         if let Err(error) = self.record_together(batches, &mut recorded).await {
             // Nothing was committed: the batches before the failure are not stored either.
             recorded.outcomes.clear();
+            recorded.failure = Some(error);
+        } else if let Err(error) = self.fold_if_asked().await {
             recorded.failure = Some(error);
         }
         recorded
@@ -402,14 +470,11 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         };
         // The whole page's events in one range scan of the (customer_id, at) index.
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT customer_id, content FROM events WHERE customer_id >= ? AND customer_id <= ? \
-             ORDER BY customer_id, at, rowid",
-        )
-        .bind(first)
-        .bind(last)
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows: Vec<(String, String)> = sqlx::query_as(HISTORIES)
+            .bind(first)
+            .bind(last)
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
 
         // Both lists are in id byte order (BINARY collation = Rust's `str` order): merge them.

@@ -1,12 +1,14 @@
 //! Streaming ingest: fresh ORDER and INTERACTION events for existing customers through
 //! IngestEvents, each message its own durable all-or-nothing batch on the server.
 
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
 use segmenter::api::pb;
 
@@ -33,11 +35,52 @@ pub struct IngestPlan {
 pub struct IngestOutcome {
     pub stored: u64,
     pub elapsed: Duration,
+    /// SQLite: how long after the summary the server's background fold took to move the
+    /// pending rows into the indexed tables ([`wait_folded`]); `None` elsewhere.
+    pub folded_after: Option<Duration>,
 }
 
 impl IngestOutcome {
     pub fn per_second(&self) -> f64 {
         self.stored as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Events per second from the first event to the end of the fold: the pace that
+    /// sustained ingest could keep.
+    pub fn per_second_folded(&self) -> Option<f64> {
+        let total = self.elapsed + self.folded_after?;
+        Some(self.stored as f64 / total.as_secs_f64().max(1e-9))
+    }
+}
+
+/// Waits until the SQLite database at `database_url` holds no pending events or orders (the
+/// server folds them in the background once ingest stops) and returns how long that took;
+/// `None` for other databases.
+pub async fn wait_folded(database_url: &str, timeout: Duration) -> Result<Option<Duration>> {
+    if !database_url.starts_with("sqlite:") {
+        return Ok(None);
+    }
+    let started = Instant::now();
+    let options = SqliteConnectOptions::from_str(database_url)?.read_only(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await?;
+    loop {
+        let (pending,): (i64,) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM pending_events) + (SELECT count(*) FROM pending_orders)",
+        )
+        .fetch_one(&pool)
+        .await
+        .context("counting the pending rows")?;
+        if pending == 0 {
+            pool.close().await;
+            return Ok(Some(started.elapsed()));
+        }
+        if started.elapsed() > timeout {
+            bail!("{pending} rows still pending after {} s", timeout.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
@@ -77,6 +120,7 @@ pub async fn ingest(
     Ok(IngestOutcome {
         stored: response.stored,
         elapsed,
+        folded_after: None,
     })
 }
 

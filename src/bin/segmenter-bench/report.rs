@@ -244,8 +244,17 @@ pub fn figures_table(columns: &[Column<'_>], shape: &Shape) -> Table {
                 let verdict = table::at_least(i.per_second(), INGEST_PER_SECOND, |v| {
                     table::rate(v, "events")
                 });
+                let folded = match (i.folded_after, i.per_second_folded()) {
+                    (Some(after), Some(rate)) => format!(
+                        "; the pending rows were folded into the indexed tables {} after the \
+                         last commit, {} counting the fold",
+                        table::seconds(after),
+                        table::rate(rate, "events")
+                    ),
+                    _ => String::new(),
+                };
                 format!(
-                    "{} ({} events): {verdict}",
+                    "{} ({} events): {verdict}{folded}",
                     table::rate(i.per_second(), "events"),
                     table::thousands(i.stored)
                 )

@@ -280,7 +280,9 @@ pub async fn run(
         currency: server::CURRENCY.to_owned(),
     };
     let ingest = phase(settings, Phase::Ingest, &say, "IngestEvents", async {
-        ingest::ingest(&mut main, &ids, plan, settings.phase_timeout).await
+        let mut outcome = ingest::ingest(&mut main, &ids, plan, settings.phase_timeout).await?;
+        outcome.folded_after = ingest::wait_folded(database_url, settings.phase_timeout).await?;
+        Ok(outcome)
     })
     .await;
 

@@ -5,10 +5,12 @@
 //! event ids; it is written with multi-row statements. SQLite's write transaction is
 //! exclusive, so nothing can change between the reads and the writes.
 //!
-//! The events are inserted first, on the bet that their ids are new (what writers send, but on
-//! retries): the insert checks the ids on the way, and no separate lookup is needed. When an
-//! id turns out stored already, or repeated in the batch, the inserts are taken back and each
-//! event is compared with what is stored.
+//! Events and orders are written to the pending tables, which the background fold moves into
+//! the large ones ([`super::journal`]); every lookup reads both places. The events are inserted
+//! first, on the bet that their ids are new (what writers send, but on retries): the insert
+//! checks the ids against the pending ones on the way, and one read-only lookup against the
+//! folded ones. When an id turns out stored already, or repeated in the batch, the inserts are
+//! taken back and each event is compared with what is stored.
 //!
 //! That insert is the only write before the batch is decided, and it is taken back by hand
 //! when the batch is refused, so a batch needs no savepoint. The connection runs without
@@ -35,21 +37,36 @@ use crate::store::{RecordOutcome, StoreError};
 /// Events encoded between two yields: about a millisecond of work.
 const ENCODE_STEP: usize = 512;
 
-static FIND_EVENTS: LazyLock<Shapes> = LazyLock::new(|| {
-    Shapes::new(
-        "SELECT event_id, content FROM events WHERE event_id IN (",
-        "?",
-        ")",
-    )
+/// Where a batch's events and orders are looked up: the large tables and the pending ones
+/// ([`super::journal`]). A row is in exactly one of the two.
+const EVENT_TABLES: [&str; 2] = ["events", "pending_events"];
+
+static FIND_EVENTS: LazyLock<[Shapes; 2]> = LazyLock::new(|| {
+    EVENT_TABLES.map(|table| {
+        Shapes::new(
+            &format!("SELECT event_id, content FROM {table} WHERE event_id IN ("),
+            "?",
+            ")",
+        )
+    })
 });
+/// Whether any of the ids is in `events`: read-only, so the fresh path writes nothing there.
+static ANY_FOLDED_EVENT: LazyLock<Shapes> =
+    LazyLock::new(|| Shapes::new("SELECT 1 FROM events WHERE event_id IN (", "?", ") LIMIT 1"));
 // Joined from the key list: `(a, b) IN (VALUES ...)` would scan the whole table.
-static FIND_ORDERS: LazyLock<Shapes> = LazyLock::new(|| {
-    Shapes::new(
-        "SELECT o.customer_id, o.order_id, o.at, o.amount, o.refunded FROM (VALUES ",
-        "(?, ?)",
-        ") AS k CROSS JOIN orders AS o ON o.customer_id = k.column1 AND o.order_id = k.column2",
-    )
+static FIND_ORDERS: LazyLock<[Shapes; 2]> = LazyLock::new(|| {
+    ORDER_TABLES.map(|table| {
+        Shapes::new(
+            "SELECT o.customer_id, o.order_id, o.at, o.amount, o.refunded FROM (VALUES ",
+            "(?, ?)",
+            &format!(
+                ") AS k CROSS JOIN {table} AS o \
+                 ON o.customer_id = k.column1 AND o.order_id = k.column2"
+            ),
+        )
+    })
 });
+const ORDER_TABLES: [&str; 2] = ["orders", "pending_orders"];
 static INSERT_CUSTOMERS: LazyLock<Shapes> = LazyLock::new(|| {
     Shapes::new(
         "INSERT OR IGNORE INTO customers (id, profile, created_at, updated_at) VALUES ",
@@ -59,25 +76,30 @@ static INSERT_CUSTOMERS: LazyLock<Shapes> = LazyLock::new(|| {
 });
 static INSERT_EVENTS: LazyLock<Shapes> = LazyLock::new(|| {
     Shapes::new(
-        "INSERT OR IGNORE INTO events (event_id, customer_id, at, content) VALUES ",
+        "INSERT OR IGNORE INTO pending_events (event_id, customer_id, at, content) VALUES ",
         "(?, ?, ?, ?)",
         "",
     )
 });
 static INSERT_ORDERS: LazyLock<Shapes> = LazyLock::new(|| {
     Shapes::new(
-        "INSERT OR IGNORE INTO orders (customer_id, order_id, event_id, at, amount, refunded) \
-         VALUES ",
+        "INSERT OR IGNORE INTO pending_orders \
+         (customer_id, order_id, event_id, at, amount, refunded) VALUES ",
         "(?, ?, ?, ?, ?, ?)",
         "",
     )
 });
-static UPDATE_REFUNDED: LazyLock<Shapes> = LazyLock::new(|| {
-    Shapes::new(
-        "UPDATE orders SET refunded = r.column3 FROM (VALUES ",
-        "(?, ?, ?)",
-        ") AS r WHERE orders.customer_id = r.column1 AND orders.order_id = r.column2",
-    )
+/// A refunded order is updated where it is; in the other table the statement matches nothing.
+static UPDATE_REFUNDED: LazyLock<[Shapes; 2]> = LazyLock::new(|| {
+    ORDER_TABLES.map(|table| {
+        Shapes::new(
+            &format!("UPDATE {table} SET refunded = r.column3 FROM (VALUES "),
+            "(?, ?, ?)",
+            &format!(
+                ") AS r WHERE {table}.customer_id = r.column1 AND {table}.order_id = r.column2"
+            ),
+        )
+    })
 });
 
 /// The stored form of every event (`content_fingerprint()`), computed in steps with a yield
@@ -121,17 +143,19 @@ pub(super) async fn record(
 ) -> Result<Result<RecordOutcome, StoreError>, StoreError> {
     let mut ledger = stored_orders(conn, events).await?;
 
-    // Optimistically, every event id is new (what writers send but on retries): insert them
-    // all, which checks the ids on the way. If any was stored already, or repeats in the
+    // Optimistically, every event id is new (what writers send but on retries): unless one
+    // is among the folded events, insert them all into `pending_events`, which checks them
+    // against the pending ones on the way. If any was stored already, or repeats in the
     // batch, take the inserts back and decide event by event against what is stored. Rows
-    // inserted now get rowids above every stored one (SQLite's rowid rule, unless the
-    // largest rowid is taken, which the guard rules out).
+    // inserted now get seqs above every pending one (SQLite's rowid rule, unless the largest
+    // rowid is taken, which the guard rules out).
     let everything: Vec<usize> = (0..events.len()).collect();
-    let (before,): (Option<i64>,) = sqlx::query_as("SELECT max(rowid) FROM events")
+    let (before,): (Option<i64>,) = sqlx::query_as("SELECT max(seq) FROM pending_events")
         .fetch_one(&mut *conn)
         .await?;
     let before = before.unwrap_or(0);
     let fresh = before < i64::MAX
+        && !any_folded(conn, events).await?
         && execute_all(&mut *conn, event_rows(events, contents, &everything)).await?
             == events.len() as u64;
     let mut stored = None;
@@ -165,9 +189,9 @@ pub(super) async fn record(
     Ok(Ok(outcome))
 }
 
-/// Deletes the events inserted after rowid `before`.
+/// Deletes the pending events inserted after seq `before`.
 async fn take_back_events(conn: &mut SqliteConnection, before: i64) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM events WHERE rowid > ?")
+    sqlx::query("DELETE FROM pending_events WHERE seq > ?")
         .bind(before)
         .execute(conn)
         .await?;
@@ -235,6 +259,21 @@ fn sorted_unique<T: Ord>(items: impl Iterator<Item = T>) -> Vec<T> {
     items
 }
 
+/// Whether any event id of the batch is among the folded events.
+async fn any_folded(conn: &mut SqliteConnection, events: &[Event]) -> Result<bool, StoreError> {
+    let ids = sorted_unique(events.iter().map(|e| e.event_id.as_str()));
+    for range in cut(ids.len()) {
+        let mut query = sqlx::query(ANY_FOLDED_EVENT.sql(range.len()));
+        for id in &ids[range] {
+            query = query.bind(*id);
+        }
+        if query.fetch_optional(&mut *conn).await?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// The stored content of every event id of the batch that is stored already.
 async fn stored_contents<'e>(
     conn: &mut SqliteConnection,
@@ -242,17 +281,19 @@ async fn stored_contents<'e>(
 ) -> Result<HashMap<&'e str, String>, StoreError> {
     let ids = sorted_unique(events.iter().map(|e| e.event_id.as_str()));
     let mut stored = HashMap::new();
-    for range in cut(ids.len()) {
-        let chunk = &ids[range];
-        let mut query = sqlx::query_as(FIND_EVENTS.sql(chunk.len()));
-        for id in chunk {
-            query = query.bind(*id);
-        }
-        let rows: Vec<(String, String)> = query.fetch_all(&mut *conn).await?;
-        for (id, content) in rows {
-            // Found by equality, so the chunk holds the id.
-            if let Ok(at) = chunk.binary_search(&id.as_str()) {
-                stored.insert(chunk[at], content);
+    for shapes in FIND_EVENTS.iter() {
+        for range in cut(ids.len()) {
+            let chunk = &ids[range];
+            let mut query = sqlx::query_as(shapes.sql(chunk.len()));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            let rows: Vec<(String, String)> = query.fetch_all(&mut *conn).await?;
+            for (id, content) in rows {
+                // Found by equality, so the chunk holds the id.
+                if let Ok(at) = chunk.binary_search(&id.as_str()) {
+                    stored.insert(chunk[at], content);
+                }
             }
         }
     }
@@ -270,19 +311,21 @@ async fn stored_orders<'e>(
         _ => None,
     }));
     let mut ledger = HashMap::new();
-    for range in cut(keys.len()) {
-        let chunk = &keys[range];
-        let mut query = sqlx::query_as(FIND_ORDERS.sql(chunk.len()));
-        for (customer, order) in chunk {
-            query = query.bind(*customer).bind(*order);
-        }
-        let rows: Vec<(String, String, i64, i64, i64)> = query.fetch_all(&mut *conn).await?;
-        for (customer, order, at, amount, refunded) in rows {
-            let Ok(found) = chunk.binary_search(&(customer.as_str(), order.as_str())) else {
-                continue;
-            };
-            let entry = LedgerEntry::stored(at, amount, refunded);
-            ledger.insert(chunk[found], entry);
+    for shapes in FIND_ORDERS.iter() {
+        for range in cut(keys.len()) {
+            let chunk = &keys[range];
+            let mut query = sqlx::query_as(shapes.sql(chunk.len()));
+            for (customer, order) in chunk {
+                query = query.bind(*customer).bind(*order);
+            }
+            let rows: Vec<(String, String, i64, i64, i64)> = query.fetch_all(&mut *conn).await?;
+            for (customer, order, at, amount, refunded) in rows {
+                let Ok(found) = chunk.binary_search(&(customer.as_str(), order.as_str())) else {
+                    continue;
+                };
+                let entry = LedgerEntry::stored(at, amount, refunded);
+                ledger.insert(chunk[found], entry);
+            }
         }
     }
     Ok(ledger)
@@ -364,12 +407,16 @@ fn ledger_rows<'q>(
         }
         query
     });
-    let updates = updates.into_iter().map(move |range| {
-        let mut query = sqlx::query(UPDATE_REFUNDED.sql(range.len()));
-        for ((customer, order), refunded) in &refunded[range] {
-            query = query.bind(*customer).bind(*order).bind(*refunded);
-        }
-        query
+    let updates = UPDATE_REFUNDED.iter().flat_map(move |shapes| {
+        // Owned per table: the statements bind its keys, which borrow the batch, not it.
+        let refunded = refunded.clone();
+        updates.clone().into_iter().map(move |range| {
+            let mut query = sqlx::query(shapes.sql(range.len()));
+            for ((customer, order), refunded) in &refunded[range] {
+                query = query.bind(*customer).bind(*order).bind(*refunded);
+            }
+            query
+        })
     });
     (new_orders, inserts, updates)
 }

@@ -88,23 +88,34 @@ async fn an_acknowledged_write_survives_a_crash_and_an_unclosed_drop() {
 }
 
 #[tokio::test]
-async fn history_reads_use_the_customer_index_without_sorting() {
+async fn history_reads_merge_both_customer_indexes_without_a_full_sort() {
     let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
-    for sql in [
-        "SELECT content FROM events WHERE customer_id = 'c' ORDER BY at, rowid",
-        "SELECT customer_id, content FROM events WHERE customer_id >= 'a' \
-         AND customer_id <= 'z' ORDER BY customer_id, at, rowid",
-    ] {
+    for sql in [super::HISTORY, super::HISTORIES] {
         let plan: Vec<(i64, i64, i64, String)> =
             sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .bind("a")
+                .bind("z")
                 .fetch_all(store.pool())
                 .await
                 .unwrap();
         let details: Vec<&str> = plan.iter().map(|row| row.3.as_str()).collect();
+        // Each part is read in index order; only rows of equal instants are sorted further
+        // (by part and recording order), which the index cannot know is constant per part.
+        let searches = ["events_by_customer", "pending_events_by_customer"];
+        for index in searches {
+            assert!(
+                details.iter().any(|d| d
+                    .ends_with(&format!("USING INDEX {index} (customer_id=?)"))
+                    || d.contains(&format!("USING INDEX {index} (customer_id>? AND"))),
+                "{sql}: {details:?}"
+            );
+        }
+        assert!(details.contains(&"MERGE (UNION ALL)"), "{sql}: {details:?}");
         assert!(
             details
                 .iter()
-                .all(|d| d.contains("events_by_customer") && !d.contains("TEMP B-TREE")),
+                .filter(|d| d.contains("TEMP B-TREE"))
+                .all(|d| d.contains("LAST 2 TERMS")),
             "{sql}: {details:?}"
         );
     }
@@ -172,4 +183,88 @@ async fn event_writes_leave_foreign_keys_enforced() {
         orphan.is_err(),
         "an event without its customer must be refused"
     );
+}
+
+fn visit_at(event_id: &str, customer_id: &str, seconds: i64) -> Event {
+    Event {
+        at: Timestamp::from_seconds(seconds),
+        ..visit(event_id, customer_id)
+    }
+}
+
+async fn pending_rows(store: &SqliteStore) -> (i64, i64) {
+    sqlx::query_as("SELECT (SELECT count(*) FROM pending_events), (SELECT count(*) FROM events)")
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_history_spanning_the_fold_keeps_recording_order_at_equal_instants() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::connect(&file_url(dir.path())).await.unwrap();
+    let first = visit_at("e-1", "c", 100);
+    store
+        .record_events(std::slice::from_ref(&first))
+        .await
+        .unwrap();
+    let moved = store.fold_pending().await.unwrap();
+    assert_eq!(
+        moved,
+        Folded {
+            events: 1,
+            orders: 0
+        }
+    );
+    // Recorded after e-1 at the same instant, and before it in time.
+    let second = visit_at("e-2", "c", 100);
+    let earlier = visit_at("e-0", "c", 50);
+    store
+        .record_events(&[second.clone(), earlier.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        pending_rows(&store).await,
+        (2, 1),
+        "both places hold events"
+    );
+
+    let expected = vec![earlier, first, second];
+    assert_eq!(store.history("c").await.unwrap().events, expected);
+    let page = store.histories(None, 10).await.unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].1.events, expected);
+    assert_eq!(store.event_count("c").await.unwrap(), 3);
+    // A retry of the folded event is a duplicate, not a new event.
+    let retried = store.record_events(&[visit_at("e-1", "c", 100)]).await;
+    assert_eq!(retried.unwrap().duplicates, 1);
+
+    store.fold_pending().await.unwrap();
+    assert_eq!(pending_rows(&store).await, (0, 3));
+    assert_eq!(store.history("c").await.unwrap().events, expected);
+
+    store
+        .record_events(&[visit_at("e-3", "c", 10)])
+        .await
+        .unwrap();
+    let erased = store.delete_customer("c").await.unwrap().unwrap();
+    assert_eq!(erased.events_deleted, 4, "folded and pending events alike");
+    assert_eq!(pending_rows(&store).await, (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_store_folds_what_is_pending_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::connect(&file_url(dir.path())).await.unwrap();
+    let batch: Vec<Event> = (0..50)
+        .map(|n| visit(&format!("e-{n}"), &format!("c-{}", n % 7)))
+        .collect();
+    store.record_events(&batch).await.unwrap();
+    // The folder looks once a second and folds after a look that saw no new events.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while pending_rows(&store).await != (0, 50) {
+        assert!(std::time::Instant::now() < deadline, "nothing folded");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(store.history("c-0").await.unwrap().events.len(), 8);
 }

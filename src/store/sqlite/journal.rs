@@ -1,0 +1,185 @@
+//! The pending tables: where recorded events and orders wait before they join the large
+//! tables, and the fold that moves them there.
+//!
+//! Each event that a commit inserts into a large table dirties a page of every index of it
+//! that is keyed by something random (event id, customer): at 12 million events that is
+//! about 12 KB written per event, whatever the batch size, and the WAL checkpoint writes those
+//! pages again at random places in the file. The pending tables are small, so a commit
+//! dirties few pages of them. The fold then moves many rows at once and in key order, so
+//! neighbouring rows share the pages they dirty. This is how log-structured stores defer index
+//! work; readers take the union of both places ([`super`]), so a fold changes no answer.
+//!
+//! The fold runs in the background: when the writer has been idle for [`IDLE_BEFORE_FOLD`],
+//! or, under sustained writes, when the pending tables hold [`FOLD_AT_EVENTS`] events, so
+//! that their indexes stay small. It moves at most [`FOLD_STEP_ROWS`] rows of each table per
+//! transaction, so a writer waits at most one step.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use sqlx::{Connection, SqliteConnection, SqlitePool};
+
+use super::{events, BEGIN_WRITE};
+use crate::store::StoreError;
+
+/// Idle time of the writer after which the pending rows are folded.
+const IDLE_BEFORE_FOLD: Duration = Duration::from_secs(1);
+
+/// Pending events at which the fold runs even while writes go on.
+const FOLD_AT_EVENTS: i64 = 2_000_000;
+
+/// Rows of each pending table moved by one fold transaction.
+const FOLD_STEP_ROWS: i64 = 500_000;
+
+/// How many rows one fold step moved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Folded {
+    pub events: u64,
+    pub orders: u64,
+}
+
+/// Moves up to `limit` of the oldest pending events and orders into the large tables in one
+/// write transaction.
+pub(super) async fn fold_step(pool: &SqlitePool, limit: i64) -> Result<Folded, StoreError> {
+    // Every pending row names a stored customer (deleting it deletes them), so the moved
+    // rows need no key checks.
+    let mut conn = events::unenforced(pool).await?;
+    let mut tx = conn.begin_with(BEGIN_WRITE).await?;
+    let folded = fold_in(&mut tx, limit).await?;
+    tx.commit().await?;
+    Ok(folded)
+}
+
+async fn fold_in(conn: &mut SqliteConnection, limit: i64) -> Result<Folded, StoreError> {
+    // In customer order, so that consecutive inserts share index pages. Within a customer,
+    // (at, seq) order gives rowids that keep the recording order of equal instants, which is
+    // all `events.rowid` orders.
+    let events = move_oldest(
+        conn,
+        limit,
+        "SELECT max(seq) FROM (SELECT seq FROM pending_events ORDER BY seq LIMIT ?)",
+        "INSERT INTO events (event_id, customer_id, at, content) \
+         SELECT event_id, customer_id, at, content FROM pending_events \
+         WHERE seq <= ? ORDER BY customer_id, at, seq",
+        "DELETE FROM pending_events WHERE seq <= ?",
+    )
+    .await?;
+    let orders = move_oldest(
+        conn,
+        limit,
+        "SELECT max(rowid) FROM (SELECT rowid FROM pending_orders ORDER BY rowid LIMIT ?)",
+        "INSERT INTO orders (customer_id, order_id, event_id, at, amount, refunded) \
+         SELECT customer_id, order_id, event_id, at, amount, refunded FROM pending_orders \
+         WHERE rowid <= ? ORDER BY customer_id, order_id",
+        "DELETE FROM pending_orders WHERE rowid <= ?",
+    )
+    .await?;
+    Ok(Folded { events, orders })
+}
+
+/// Copies the `limit` oldest rows of a pending table (the last one's rowid found by
+/// `last_sql`) with `copy_sql`, then deletes them with `delete_sql`; returns how many moved.
+async fn move_oldest(
+    conn: &mut SqliteConnection,
+    limit: i64,
+    last_sql: &str,
+    copy_sql: &str,
+    delete_sql: &str,
+) -> Result<u64, StoreError> {
+    let (last,): (Option<i64>,) = sqlx::query_as(last_sql)
+        .bind(limit)
+        .fetch_one(&mut *conn)
+        .await?;
+    let Some(last) = last else {
+        return Ok(0);
+    };
+    let moved = sqlx::query(copy_sql)
+        .bind(last)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    sqlx::query(delete_sql).bind(last).execute(conn).await?;
+    Ok(moved)
+}
+
+/// Folds every pending row, step by step.
+pub(super) async fn fold_all(pool: &SqlitePool) -> Result<Folded, StoreError> {
+    let mut total = Folded::default();
+    loop {
+        let step = fold_step(pool, FOLD_STEP_ROWS).await?;
+        if step == Folded::default() {
+            return Ok(total);
+        }
+        total.events += step.events;
+        total.orders += step.orders;
+    }
+}
+
+/// An upper bound of the pending events and the newest seq (0 when none are pending): seqs
+/// increase, and taken-back batches leave gaps.
+async fn pending_span(pool: &SqlitePool) -> Result<(i64, i64), StoreError> {
+    let (first, last): (Option<i64>, Option<i64>) =
+        sqlx::query_as("SELECT min(seq), max(seq) FROM pending_events")
+            .fetch_one(pool)
+            .await?;
+    Ok(match (first, last) {
+        (Some(first), Some(last)) => (last - first + 1, last),
+        _ => (0, 0),
+    })
+}
+
+async fn orders_pending(pool: &SqlitePool) -> Result<bool, StoreError> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM pending_orders LIMIT 1")
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.is_some())
+}
+
+/// Keeps the background fold running while the store is alive: dropping the last clone of
+/// the store drops this, and the task ends at its next look.
+#[derive(Debug)]
+pub(super) struct FoldGuard;
+
+/// Starts the background fold of the store that owns `guard`.
+pub(super) fn spawn_folder(pool: SqlitePool, guard: &Arc<FoldGuard>) {
+    let alive: Weak<FoldGuard> = Arc::downgrade(guard);
+    tokio::spawn(async move {
+        let mut seen_last = 0;
+        let mut folded = false;
+        loop {
+            // Straight on after a step: a look that finds no new events goes on folding.
+            if !folded {
+                tokio::time::sleep(IDLE_BEFORE_FOLD).await;
+            }
+            if alive.strong_count() == 0 || pool.is_closed() {
+                return;
+            }
+            folded = fold_when_due(&pool, &mut seen_last)
+                .await
+                .unwrap_or_else(|error| {
+                    tracing::warn!(%error, "folding the pending events failed; will retry");
+                    false
+                });
+        }
+    });
+}
+
+/// One look: folds a step when the pending events are many, or when none arrived since the
+/// last look (`seen_last`: the newest seq then) and some wait. Returns whether it folded.
+async fn fold_when_due(pool: &SqlitePool, seen_last: &mut i64) -> Result<bool, StoreError> {
+    let (pending, last) = pending_span(pool).await?;
+    let idle = last == *seen_last;
+    *seen_last = last;
+    let due = pending >= FOLD_AT_EVENTS
+        || (idle && pending > 0)
+        || (idle && orders_pending(pool).await?);
+    if due {
+        let folded = fold_step(pool, FOLD_STEP_ROWS).await?;
+        tracing::debug!(
+            events = folded.events,
+            orders = folded.orders,
+            "folded pending events"
+        );
+    }
+    Ok(due)
+}
