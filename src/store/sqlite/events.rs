@@ -67,6 +67,14 @@ static FIND_ORDERS: LazyLock<[Shapes; 2]> = LazyLock::new(|| {
     })
 });
 const ORDER_TABLES: [&str; 2] = ["orders", "pending_orders"];
+// Through the narrow index of ids, not the primary key, whose rows hold the profiles.
+pub(super) static FIND_CUSTOMERS: LazyLock<Shapes> = LazyLock::new(|| {
+    Shapes::new(
+        "SELECT id FROM customers INDEXED BY customers_by_id WHERE id IN (",
+        "?",
+        ")",
+    )
+});
 static INSERT_CUSTOMERS: LazyLock<Shapes> = LazyLock::new(|| {
     Shapes::new(
         "INSERT OR IGNORE INTO customers (id, profile, created_at, updated_at) VALUES ",
@@ -175,7 +183,8 @@ pub(super) async fn record(
 
     let events_left = (!fresh).then(|| event_rows(events, contents, &accepted));
     let (new_orders, inserts, updates) = ledger_rows(events, &ledger);
-    let rows = customer_rows(events, &everything).chain(events_left.into_iter().flatten());
+    let missing = missing_customers(conn, events).await?;
+    let rows = customer_rows(missing).chain(events_left.into_iter().flatten());
     execute_all(&mut *conn, rows).await?;
     // `OR IGNORE` would skip a row that breaks a CHECK; the ledger rules that out, and a
     // skipped row fails the transaction rather than vanish.
@@ -331,13 +340,30 @@ async fn stored_orders<'e>(
     Ok(ledger)
 }
 
-/// Creates the customer rows the events need (foreign key), once each.
-fn customer_rows<'q>(
-    events: &'q [Event],
-    accepted: &[usize],
-) -> impl Iterator<Item = Statement<'q>> + 'q {
+/// The customers the events name that are not stored yet, each once, in id order.
+async fn missing_customers<'e>(
+    conn: &mut SqliteConnection,
+    events: &'e [Event],
+) -> Result<Vec<&'e str>, StoreError> {
+    let mut customers = sorted_unique(events.iter().map(|e| e.customer_id.as_str()));
+    let mut stored = Vec::new();
+    for range in cut(customers.len()) {
+        let chunk = &customers[range];
+        let mut query = sqlx::query_as(FIND_CUSTOMERS.sql(chunk.len()));
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        let rows: Vec<(String,)> = query.fetch_all(&mut *conn).await?;
+        stored.extend(rows.into_iter().map(|(id,)| id));
+    }
+    stored.sort_unstable();
+    customers.retain(|id| stored.binary_search_by(|s| s.as_str().cmp(id)).is_err());
+    Ok(customers)
+}
+
+/// Creates the customer rows the events need (foreign key).
+fn customer_rows(customers: Vec<&str>) -> impl Iterator<Item = Statement<'_>> + '_ {
     let now = now_micros();
-    let customers = sorted_unique(accepted.iter().map(|&i| events[i].customer_id.as_str()));
     let ranges: Vec<_> = cut(customers.len()).collect();
     ranges.into_iter().map(move |range| {
         let mut query = sqlx::query(INSERT_CUSTOMERS.sql(range.len()));

@@ -268,3 +268,29 @@ async fn an_idle_store_folds_what_is_pending_in_the_background() {
     }
     assert_eq!(store.history("c-0").await.unwrap().events.len(), 8);
 }
+
+#[tokio::test]
+async fn batches_check_their_customers_in_the_narrow_id_index() {
+    let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    let sql = format!("EXPLAIN QUERY PLAN {}", events::FIND_CUSTOMERS.sql(4));
+    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(&sql)
+        .bind("a")
+        .bind("b")
+        .bind("c")
+        .bind("d")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    assert!(
+        plan.iter()
+            .any(|row| row.3.contains("USING COVERING INDEX customers_by_id")),
+        "{plan:?}"
+    );
+    // A batch naming a new and a stored customer creates only the new one.
+    store.record_events(&[visit("e-1", "c-1")]).await.unwrap();
+    store
+        .record_events(&[visit("e-2", "c-1"), visit("e-3", "c-2")])
+        .await
+        .unwrap();
+    assert_eq!(store.customer_count().await.unwrap(), 2);
+}
