@@ -180,6 +180,7 @@ pub async fn import_file<S: Store + ?Sized>(
     let flushed = importer.flush().await;
     result?;
     flushed?;
+    store.settle().await?;
     importer.summary.elapsed = started.elapsed();
     Ok(importer.summary)
 }

@@ -118,6 +118,7 @@ pub async fn load_demo_with<S: Store + ?Sized>(
         .map_err(|error| DemoError::Generator(error.to_string()))?;
     written?;
     produced?;
+    store.settle().await?;
     summary.elapsed = started.elapsed();
     Ok(summary)
 }

@@ -227,6 +227,14 @@ async fn loads_into_sqlite_and_reloads_as_duplicates() {
     assert_eq!(first.profiles, data.profiles().count() as u64);
     assert_eq!(first.events_stored, data.events().count() as u64);
     assert_eq!(store.customer_count().await.unwrap(), 300);
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM pending_events")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        pending, 0,
+        "a load leaves nothing for the next server to fold"
+    );
     let again = load_demo(&store, &config).await.unwrap();
     assert_eq!(again.events_stored, 0);
     assert_eq!(again.duplicates, first.events_stored);

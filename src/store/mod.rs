@@ -245,6 +245,13 @@ pub trait Store: Send + Sync + 'static {
         rules_version: &str,
     ) -> Result<Option<PopulationStats>, StoreError>;
 
+    /// Puts in place whatever the backend set aside to write later (SQLite's pending events,
+    /// see `sqlite::journal`), so that the next process to open the database does not start
+    /// with that work. Bulk loaders call it before they end; servers need not.
+    async fn settle(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Connection pool figures for metrics; zero where a backend has no pool.
     fn pool_stats(&self) -> PoolStats {
         PoolStats::default()

@@ -278,6 +278,10 @@ fn decode_profile(json: &str) -> Result<CustomerProfile, StoreError> {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn settle(&self) -> Result<(), StoreError> {
+        self.fold_pending().await.map(|_| ())
+    }
+
     async fn upsert_customer(
         &self,
         profile: &CustomerProfile,

@@ -98,6 +98,85 @@ async fn ingest_says_which_chunk_the_store_refused() {
     t.shutdown().await;
 }
 
+/// Chunks sent one by one with a pause between them, so that the server stores them in
+/// separate groups, each while it receives the next.
+fn trickled(
+    chunks: Vec<pb::IngestEventsRequest>,
+) -> impl futures::Stream<Item = pb::IngestEventsRequest> {
+    futures::stream::unfold(chunks.into_iter(), |mut rest| async move {
+        let next = rest.next()?;
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        Some((next, rest))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_stores_groups_in_stream_order_and_stops_at_a_refused_one() {
+    let t = TestServer::start().await;
+    // Each refund needs the order of the chunk before it, stored in an earlier group.
+    let mut chunks = Vec::new();
+    for n in 0..6 {
+        let mut events = vec![order(
+            &format!("o-{n}"),
+            "c-1",
+            ago(50 - n),
+            &format!("order-{n}"),
+            1_000,
+        )];
+        if n > 0 {
+            let previous = format!("order-{}", n - 1);
+            events.push(refund(
+                &format!("r-{n}"),
+                "c-1",
+                ago(40 - n),
+                &previous,
+                100,
+            ));
+        }
+        chunks.push(chunk(events));
+    }
+    let summary = t
+        .history
+        .clone()
+        .ingest_events(trickled(chunks.clone()))
+        .await
+        .expect("ingest")
+        .into_inner();
+    assert_eq!((summary.stored, summary.chunks), (11, 6));
+
+    // A refund beyond what is left, in the fourth chunk: three chunks stay stored.
+    let mut refused = chunks;
+    for (n, chunk) in refused.iter_mut().enumerate() {
+        for event in &mut chunk.events {
+            event.event_id = format!("{}-again", event.event_id);
+            if let Some(pb::event::Payload::Order(order)) = &mut event.payload {
+                order.order_id = format!("{}-again", order.order_id);
+            }
+            if let Some(pb::event::Payload::Refund(refund)) = &mut event.payload {
+                refund.order_id = format!("{}-again", refund.order_id);
+                if n == 3 {
+                    refund.amount = 5_000;
+                }
+            }
+        }
+    }
+    let status = t
+        .history
+        .clone()
+        .ingest_events(trickled(refused))
+        .await
+        .expect_err("refund beyond the order");
+    assert!(
+        status
+            .message()
+            .starts_with("chunk 3 rejected, 3 chunks stored before it"),
+        "{}",
+        status.message()
+    );
+    assert_eq!(t.event_count("c-1").await, 11 + 5);
+    t.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_store_each_event_once() {
     let t = TestServer::start().await;

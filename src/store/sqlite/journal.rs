@@ -50,6 +50,9 @@ pub(super) async fn fold_step(pool: &SqlitePool, limit: i64) -> Result<Folded, S
     Ok(folded)
 }
 
+/// The copies are `OR ROLLBACK`: a conflict (which recording rules out) fails the whole
+/// transaction, so SQLite keeps no statement journal, which would hold in memory (temp_store)
+/// the old content of every page a step touches: 300 MB for a step of 500,000 events.
 async fn fold_in(conn: &mut SqliteConnection, limit: i64) -> Result<Folded, StoreError> {
     // In customer order, so that consecutive inserts share index pages. Within a customer,
     // (at, seq) order gives rowids that keep the recording order of equal instants, which is
@@ -58,7 +61,7 @@ async fn fold_in(conn: &mut SqliteConnection, limit: i64) -> Result<Folded, Stor
         conn,
         limit,
         "SELECT max(seq) FROM (SELECT seq FROM pending_events ORDER BY seq LIMIT ?)",
-        "INSERT INTO events (event_id, customer_id, at, content) \
+        "INSERT OR ROLLBACK INTO events (event_id, customer_id, at, content) \
          SELECT event_id, customer_id, at, content FROM pending_events \
          WHERE seq <= ? ORDER BY customer_id, at, seq",
         "DELETE FROM pending_events WHERE seq <= ?",
@@ -68,7 +71,7 @@ async fn fold_in(conn: &mut SqliteConnection, limit: i64) -> Result<Folded, Stor
         conn,
         limit,
         "SELECT max(rowid) FROM (SELECT rowid FROM pending_orders ORDER BY rowid LIMIT ?)",
-        "INSERT INTO orders (customer_id, order_id, event_id, at, amount, refunded) \
+        "INSERT OR ROLLBACK INTO orders (customer_id, order_id, event_id, at, amount, refunded) \
          SELECT customer_id, order_id, event_id, at, amount, refunded FROM pending_orders \
          WHERE rowid <= ? ORDER BY customer_id, order_id",
         "DELETE FROM pending_orders WHERE rowid <= ?",
