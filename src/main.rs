@@ -272,7 +272,7 @@ async fn run(cli: Cli) -> Result<ExitCode, AnyError> {
             quiet,
         } => {
             let config = load_config(&cli, vec![])?;
-            let store = segmenter::store::connect(&config.database_url).await?;
+            let store = segmenter::store::connect_for_loading(&config.database_url).await?;
             let mut options =
                 ImportOptions::new(config.reporting_currency.clone(), SystemClock.now());
             options.batch_size = *batch_size;
@@ -502,7 +502,7 @@ async fn load_demo_command(
         demo.as_of.to_rfc3339(),
         demo.as_of.micros()
     );
-    let store = segmenter::store::connect(&config.database_url).await?;
+    let store = segmenter::store::connect_for_loading(&config.database_url).await?;
     let existing = store.customer_count().await?;
     if existing > 0 {
         eprintln!(

@@ -66,11 +66,21 @@ macro_rules! store_suite {
 }
 pub(crate) use store_suite;
 
-/// A database file; `folding` stores fold what is pending after every write, so that each
-/// write meets the earlier ones in the large tables instead of the pending ones.
+/// How a SQLite suite's stores write events.
+#[derive(Clone, Copy)]
+enum Writes {
+    /// Into the pending tables, as a server does.
+    Pending,
+    /// Into the pending tables, folded after every write: each write meets the earlier ones
+    /// in the large tables.
+    Folded,
+    /// Straight into the large tables, as a bulk loader does.
+    Direct,
+}
+
 struct SqliteFile {
     dir: tempfile::TempDir,
-    folding: bool,
+    writes: Writes,
 }
 
 #[async_trait]
@@ -78,10 +88,10 @@ impl Backend for SqliteFile {
     async fn open(&self) -> Arc<dyn Store> {
         let url = format!("sqlite://{}", self.dir.path().join("store.db").display());
         let store = SqliteStore::connect(&url).await.unwrap();
-        Arc::new(if self.folding {
-            store.folding_after_writes()
-        } else {
-            store
+        Arc::new(match self.writes {
+            Writes::Pending => store,
+            Writes::Folded => store.folding_after_writes(),
+            Writes::Direct => store.writing_directly(),
         })
     }
 }
@@ -96,10 +106,10 @@ impl Backend for SqliteMemory {
     }
 }
 
-async fn sqlite_file_backend(folding: bool) -> SqliteFile {
+async fn sqlite_file_backend(writes: Writes) -> SqliteFile {
     SqliteFile {
         dir: tempfile::tempdir().unwrap(),
-        folding,
+        writes,
     }
 }
 
@@ -109,8 +119,9 @@ async fn sqlite_memory_backend() -> SqliteMemory {
     ))
 }
 
-store_suite!(sqlite_file, sqlite_file_backend(false));
-store_suite!(sqlite_folded, sqlite_file_backend(true));
+store_suite!(sqlite_file, sqlite_file_backend(Writes::Pending));
+store_suite!(sqlite_folded, sqlite_file_backend(Writes::Folded));
+store_suite!(sqlite_direct, sqlite_file_backend(Writes::Direct));
 store_suite!(sqlite_memory, sqlite_memory_backend());
 
 /// A fresh database of its own per test on the server `SEGMENTER_TEST_POSTGRES_URL` names;

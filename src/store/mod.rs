@@ -258,6 +258,19 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
+/// Opens the store for a bulk loader (demo, import): as [`connect`], but SQLite writes new
+/// events straight into its indexed tables instead of the pending ones a server folds later.
+pub async fn connect_for_loading(
+    database_url: &str,
+) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    if database_url.starts_with("sqlite:") {
+        return Ok(std::sync::Arc::new(
+            SqliteStore::connect(database_url).await?.writing_directly(),
+        ));
+    }
+    connect(database_url).await
+}
+
 /// Opens the store a database URL names. `sqlite:` is the embedded default;
 /// `postgres://` or `postgresql://` opens PostgreSQL (for several replicas).
 pub async fn connect(database_url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {

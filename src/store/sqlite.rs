@@ -13,6 +13,7 @@ mod rows;
 mod shared;
 
 use customers::{external_value, upsert_in, upsert_many};
+use events::Placement;
 use journal::FoldGuard;
 pub use journal::Folded;
 
@@ -69,6 +70,7 @@ pub struct SqliteStore {
     /// Folds everything pending after each event write, so that the next write meets its
     /// predecessors in the large tables: how the store suite checks both places.
     fold_after_writes: bool,
+    placement: Placement,
 }
 
 /// The writer's page cache, in KiB (negative: SQLite's unit for a size in KiB). SQLite's 2 MiB
@@ -106,7 +108,7 @@ impl SqliteStore {
         let mut tx = conn.begin_with(BEGIN_WRITE).await?;
         for (batch, contents) in batches.iter().zip(encoded) {
             let recorded_batch = match contents {
-                Ok(contents) => events::record(&mut tx, batch, &contents).await?,
+                Ok(contents) => events::record(&mut tx, batch, &contents, self.placement).await?,
                 Err(error) => Err(error),
             };
             match recorded_batch {
@@ -177,6 +179,16 @@ impl SqliteStore {
             reader,
             _folder: folder,
             fold_after_writes: false,
+            placement: Placement::Pending,
+        }
+    }
+
+    /// This store, writing new events straight into the large tables: for bulk loaders
+    /// ([`Placement::Direct`]).
+    pub fn writing_directly(self) -> SqliteStore {
+        SqliteStore {
+            placement: Placement::Direct,
+            ..self
         }
     }
 
@@ -413,7 +425,7 @@ impl Store for SqliteStore {
         let contents = events::encode(events).await?;
         let mut conn = events::unenforced(&self.writer).await?;
         let mut tx = conn.begin_with(BEGIN_WRITE).await?;
-        let outcome = events::record(&mut tx, events, &contents).await??;
+        let outcome = events::record(&mut tx, events, &contents, self.placement).await??;
         tx.commit().await?;
         // The fold needs the writer back.
         drop(conn);

@@ -50,9 +50,17 @@ static FIND_EVENTS: LazyLock<[Shapes; 2]> = LazyLock::new(|| {
         )
     })
 });
-/// Whether any of the ids is in `events`: read-only, so the fresh path writes nothing there.
-static ANY_FOLDED_EVENT: LazyLock<Shapes> =
-    LazyLock::new(|| Shapes::new("SELECT 1 FROM events WHERE event_id IN (", "?", ") LIMIT 1"));
+/// Whether any of the ids is in the events table that a [`Placement`] does not write:
+/// read-only, so the fresh path writes nothing there.
+static ANY_EVENT_ELSEWHERE: LazyLock<[Shapes; 2]> = LazyLock::new(|| {
+    [EVENT_TABLES[1], EVENT_TABLES[0]].map(|table| {
+        Shapes::new(
+            &format!("SELECT 1 FROM {table} WHERE event_id IN ("),
+            "?",
+            ") LIMIT 1",
+        )
+    })
+});
 // Joined from the key list: `(a, b) IN (VALUES ...)` would scan the whole table.
 static FIND_ORDERS: LazyLock<[Shapes; 2]> = LazyLock::new(|| {
     ORDER_TABLES.map(|table| {
@@ -82,21 +90,51 @@ static INSERT_CUSTOMERS: LazyLock<Shapes> = LazyLock::new(|| {
         "",
     )
 });
-static INSERT_EVENTS: LazyLock<Shapes> = LazyLock::new(|| {
-    Shapes::new(
-        "INSERT OR IGNORE INTO pending_events (event_id, customer_id, at, content) VALUES ",
-        "(?, ?, ?, ?)",
-        "",
-    )
+static INSERT_EVENTS: LazyLock<[Shapes; 2]> = LazyLock::new(|| {
+    EVENT_TABLES.map(|table| {
+        Shapes::new(
+            &format!("INSERT OR IGNORE INTO {table} (event_id, customer_id, at, content) VALUES "),
+            "(?, ?, ?, ?)",
+            "",
+        )
+    })
 });
-static INSERT_ORDERS: LazyLock<Shapes> = LazyLock::new(|| {
-    Shapes::new(
-        "INSERT OR IGNORE INTO pending_orders \
-         (customer_id, order_id, event_id, at, amount, refunded) VALUES ",
-        "(?, ?, ?, ?, ?, ?)",
-        "",
-    )
+static INSERT_ORDERS: LazyLock<[Shapes; 2]> = LazyLock::new(|| {
+    ORDER_TABLES.map(|table| {
+        Shapes::new(
+            &format!(
+                "INSERT OR IGNORE INTO {table} \
+                 (customer_id, order_id, event_id, at, amount, refunded) VALUES "
+            ),
+            "(?, ?, ?, ?, ?, ?)",
+            "",
+        )
+    })
 });
+
+/// Where a batch's new rows go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Placement {
+    /// Into the pending tables, which the fold empties ([`super::journal`]): what a server
+    /// does.
+    #[default]
+    Pending,
+    /// Straight into the large tables: for bulk loaders, whose events come customer by
+    /// customer, so the indexes take them nearly in order, and which would otherwise write
+    /// every event twice (a demo load of 300,000 customers took 39.5 s through the pending
+    /// tables and 22.2 s straight).
+    Direct,
+}
+
+impl Placement {
+    /// The index of the written table in [`EVENT_TABLES`] and [`ORDER_TABLES`].
+    fn table(self) -> usize {
+        match self {
+            Placement::Direct => 0,
+            Placement::Pending => 1,
+        }
+    }
+}
 /// A refunded order is updated where it is; in the other table the statement matches nothing.
 static UPDATE_REFUNDED: LazyLock<[Shapes; 2]> = LazyLock::new(|| {
     ORDER_TABLES.map(|table| {
@@ -148,41 +186,47 @@ pub(super) async fn record(
     conn: &mut SqliteConnection,
     events: &[Event],
     contents: &[String],
+    placement: Placement,
 ) -> Result<Result<RecordOutcome, StoreError>, StoreError> {
     let mut ledger = stored_orders(conn, events).await?;
 
     // Optimistically, every event id is new (what writers send but on retries): unless one
-    // is among the folded events, insert them all into `pending_events`, which checks them
-    // against the pending ones on the way. If any was stored already, or repeats in the
-    // batch, take the inserts back and decide event by event against what is stored. Rows
-    // inserted now get seqs above every pending one (SQLite's rowid rule, unless the largest
-    // rowid is taken, which the guard rules out).
+    // is in the other events table, insert them all into the placement's, which checks them
+    // on the way. If any was stored already, or repeats in the batch, take the inserts back
+    // and decide event by event against what is stored. Rows inserted now get rowids above
+    // every one of that table (SQLite's rowid rule, unless the largest rowid is taken, which
+    // the guard rules out).
+    let table = EVENT_TABLES[placement.table()];
     let everything: Vec<usize> = (0..events.len()).collect();
-    let (before,): (Option<i64>,) = sqlx::query_as("SELECT max(seq) FROM pending_events")
+    let (before,): (Option<i64>,) = sqlx::query_as(&format!("SELECT max(rowid) FROM {table}"))
         .fetch_one(&mut *conn)
         .await?;
     let before = before.unwrap_or(0);
     let fresh = before < i64::MAX
-        && !any_folded(conn, events).await?
-        && execute_all(&mut *conn, event_rows(events, contents, &everything)).await?
+        && !any_elsewhere(conn, events, placement).await?
+        && execute_all(
+            &mut *conn,
+            event_rows(events, contents, &everything, placement),
+        )
+        .await?
             == events.len() as u64;
     let mut stored = None;
     if !fresh {
-        take_back_events(conn, before).await?;
+        take_back_events(conn, table, before).await?;
         stored = Some(stored_contents(conn, events).await?);
     }
     let (outcome, accepted) = match decide(events, contents, stored.as_ref(), &mut ledger) {
         Ok(decided) => decided,
         Err(refused) => {
             if fresh {
-                take_back_events(conn, before).await?;
+                take_back_events(conn, table, before).await?;
             }
             return Ok(Err(refused));
         }
     };
 
-    let events_left = (!fresh).then(|| event_rows(events, contents, &accepted));
-    let (new_orders, inserts, updates) = ledger_rows(events, &ledger);
+    let events_left = (!fresh).then(|| event_rows(events, contents, &accepted, placement));
+    let (new_orders, inserts, updates) = ledger_rows(events, &ledger, placement);
     let missing = missing_customers(conn, events).await?;
     let rows = customer_rows(missing).chain(events_left.into_iter().flatten());
     execute_all(&mut *conn, rows).await?;
@@ -198,9 +242,13 @@ pub(super) async fn record(
     Ok(Ok(outcome))
 }
 
-/// Deletes the pending events inserted after seq `before`.
-async fn take_back_events(conn: &mut SqliteConnection, before: i64) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM pending_events WHERE seq > ?")
+/// Deletes the events inserted into `table` after rowid `before`.
+async fn take_back_events(
+    conn: &mut SqliteConnection,
+    table: &str,
+    before: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(&format!("DELETE FROM {table} WHERE rowid > ?"))
         .bind(before)
         .execute(conn)
         .await?;
@@ -268,11 +316,16 @@ fn sorted_unique<T: Ord>(items: impl Iterator<Item = T>) -> Vec<T> {
     items
 }
 
-/// Whether any event id of the batch is among the folded events.
-async fn any_folded(conn: &mut SqliteConnection, events: &[Event]) -> Result<bool, StoreError> {
+/// Whether any event id of the batch is in the events table that `placement` does not write.
+async fn any_elsewhere(
+    conn: &mut SqliteConnection,
+    events: &[Event],
+    placement: Placement,
+) -> Result<bool, StoreError> {
+    let shapes = &ANY_EVENT_ELSEWHERE[placement.table()];
     let ids = sorted_unique(events.iter().map(|e| e.event_id.as_str()));
     for range in cut(ids.len()) {
-        let mut query = sqlx::query(ANY_FOLDED_EVENT.sql(range.len()));
+        let mut query = sqlx::query(shapes.sql(range.len()));
         for id in &ids[range] {
             query = query.bind(*id);
         }
@@ -380,9 +433,11 @@ fn event_rows<'q>(
     events: &'q [Event],
     contents: &'q [String],
     accepted: &'q [usize],
+    placement: Placement,
 ) -> impl Iterator<Item = Statement<'q>> + 'q {
+    let shapes = &INSERT_EVENTS[placement.table()];
     cut(accepted.len()).map(move |range| {
-        let mut query = sqlx::query(INSERT_EVENTS.sql(range.len()));
+        let mut query = sqlx::query(shapes.sql(range.len()));
         for &i in &accepted[range] {
             let event = &events[i];
             query = query
@@ -400,6 +455,7 @@ fn event_rows<'q>(
 fn ledger_rows<'q>(
     events: &'q [Event],
     ledger: &'q HashMap<OrderKey<'q>, LedgerEntry>,
+    placement: Placement,
 ) -> (
     usize,
     impl Iterator<Item = Statement<'q>> + 'q,
@@ -421,7 +477,7 @@ fn ledger_rows<'q>(
     let inserts: Vec<_> = cut(new.len()).collect();
     let updates: Vec<_> = cut(refunded.len()).collect();
     let inserts = inserts.into_iter().map(move |range| {
-        let mut query = sqlx::query(INSERT_ORDERS.sql(range.len()));
+        let mut query = sqlx::query(INSERT_ORDERS[placement.table()].sql(range.len()));
         for ((customer, order), entry, index) in &new[range] {
             query = query
                 .bind(*customer)

@@ -294,3 +294,31 @@ async fn batches_check_their_customers_in_the_narrow_id_index() {
         .unwrap();
     assert_eq!(store.customer_count().await.unwrap(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loader_writing_directly_and_a_server_writing_pending_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = file_url(dir.path());
+    let server = SqliteStore::connect(&url).await.unwrap();
+    let loader = SqliteStore::connect(&url).await.unwrap().writing_directly();
+    server
+        .record_events(&[visit_at("e-1", "c", 100)])
+        .await
+        .unwrap();
+    loader
+        .record_events(&[visit_at("e-2", "c", 50)])
+        .await
+        .unwrap();
+    assert_eq!(pending_rows(&server).await, (1, 1), "one in each place");
+
+    // Each sees the other's events: as duplicates, or as reuse when the content differs.
+    let again = loader.record_events(&[visit_at("e-1", "c", 100)]).await;
+    assert_eq!(again.unwrap().duplicates, 1);
+    let reused = server.record_events(&[visit_at("e-2", "c", 51)]).await;
+    assert!(matches!(reused, Err(StoreError::EventIdReused { .. })));
+    let history = server.history("c").await.unwrap().events;
+    assert_eq!(
+        history,
+        vec![visit_at("e-2", "c", 50), visit_at("e-1", "c", 100)]
+    );
+}
