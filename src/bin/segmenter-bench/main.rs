@@ -412,7 +412,10 @@ fn method_notes(args: &Args, settings: &Settings, runs: &[Run<'_>]) -> Vec<Strin
     notes.push(format!(
         "Ingest: {} new events (half ORDER, half INTERACTION) for random existing customers, \
          dated within the 3 days before as_of, {} per message; the rate counts until the server's \
-         summary, sent after the last chunk is committed.",
+         summary, sent after the last chunk is committed. SQLite commits them into pending \
+         tables; the bench then waits until the server's background fold has moved them into \
+         the indexed tables (it polls the database file) and reports that time too, and the rate \
+         counting it.",
         table::thousands(settings.ingest_events),
         table::thousands(settings.ingest_chunk as u64)
     ));
