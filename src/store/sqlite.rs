@@ -14,8 +14,7 @@ mod shared;
 
 use customers::{external_value, upsert_in, upsert_many};
 use events::Placement;
-use journal::FoldGuard;
-pub use journal::Folded;
+use journal::{FoldGuard, HISTORIES, HISTORY};
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -44,22 +43,6 @@ static MIGRATOR: Migrator = sqlx::migrate!("src/store/migrations/sqlite");
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const READERS: u32 = 4;
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
-
-// A customer's events: the folded ones, then the pending ones, which were all recorded after
-// them; each part in (at, recording order). As a compound SELECT with its own ORDER BY,
-// SQLite merges the two parts, each read in order from its customer index.
-const HISTORY: &str = "\
-     SELECT content, at, 0 AS part, rowid AS recorded FROM events WHERE customer_id = ?1 \
-     UNION ALL \
-     SELECT content, at, 1, seq FROM pending_events WHERE customer_id = ?1 \
-     ORDER BY at, part, recorded";
-const HISTORIES: &str = "\
-     SELECT customer_id, content, at, 0 AS part, rowid AS recorded FROM events \
-     WHERE customer_id >= ?1 AND customer_id <= ?2 \
-     UNION ALL \
-     SELECT customer_id, content, at, 1, seq FROM pending_events \
-     WHERE customer_id >= ?1 AND customer_id <= ?2 \
-     ORDER BY customer_id, at, part, recorded";
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -181,36 +164,6 @@ impl SqliteStore {
             fold_after_writes: false,
             placement: Placement::Pending,
         }
-    }
-
-    /// This store, writing new events straight into the large tables: for bulk loaders
-    /// ([`Placement::Direct`]).
-    pub fn writing_directly(self) -> SqliteStore {
-        SqliteStore {
-            placement: Placement::Direct,
-            ..self
-        }
-    }
-
-    /// This store, folding all that is pending after every event write.
-    pub fn folding_after_writes(self) -> SqliteStore {
-        SqliteStore {
-            fold_after_writes: true,
-            ..self
-        }
-    }
-
-    async fn fold_if_asked(&self) -> Result<(), StoreError> {
-        if self.fold_after_writes {
-            self.fold_pending().await?;
-        }
-        Ok(())
-    }
-
-    /// Moves every pending event and order into the large tables now, instead of when the
-    /// background fold gets to them.
-    pub async fn fold_pending(&self) -> Result<Folded, StoreError> {
-        journal::fold_all(&self.writer).await
     }
 
     /// The pool that writes (and migrates); one connection.

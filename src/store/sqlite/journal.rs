@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use sqlx::{Connection, SqliteConnection, SqlitePool};
 
-use super::{events, BEGIN_WRITE};
+use super::events::{self, Placement};
+use super::{SqliteStore, BEGIN_WRITE};
 use crate::store::StoreError;
 
 /// Idle time of the writer after which the pending rows are folded.
@@ -31,11 +32,59 @@ const FOLD_AT_EVENTS: i64 = 2_000_000;
 /// Rows of each pending table moved by one fold transaction.
 const FOLD_STEP_ROWS: i64 = 500_000;
 
+// A customer's events: the folded ones, then the pending ones, which were all recorded after
+// them; each part in (at, recording order). As a compound SELECT with its own ORDER BY,
+// SQLite merges the two parts, each read in order from its customer index.
+pub(super) const HISTORY: &str = "\
+     SELECT content, at, 0 AS part, rowid AS recorded FROM events WHERE customer_id = ?1 \
+     UNION ALL \
+     SELECT content, at, 1, seq FROM pending_events WHERE customer_id = ?1 \
+     ORDER BY at, part, recorded";
+pub(super) const HISTORIES: &str = "\
+     SELECT customer_id, content, at, 0 AS part, rowid AS recorded FROM events \
+     WHERE customer_id >= ?1 AND customer_id <= ?2 \
+     UNION ALL \
+     SELECT customer_id, content, at, 1, seq FROM pending_events \
+     WHERE customer_id >= ?1 AND customer_id <= ?2 \
+     ORDER BY customer_id, at, part, recorded";
+
 /// How many rows one fold step moved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Folded {
     pub events: u64,
     pub orders: u64,
+}
+
+impl SqliteStore {
+    /// This store, writing new events straight into the large tables: for bulk loaders
+    /// ([`Placement::Direct`]).
+    pub fn writing_directly(self) -> SqliteStore {
+        SqliteStore {
+            placement: Placement::Direct,
+            ..self
+        }
+    }
+
+    /// This store, folding all that is pending after every event write.
+    pub fn folding_after_writes(self) -> SqliteStore {
+        SqliteStore {
+            fold_after_writes: true,
+            ..self
+        }
+    }
+
+    pub(super) async fn fold_if_asked(&self) -> Result<(), StoreError> {
+        if self.fold_after_writes {
+            self.fold_pending().await?;
+        }
+        Ok(())
+    }
+
+    /// Moves every pending event and order into the large tables now, instead of when the
+    /// background fold gets to them.
+    pub async fn fold_pending(&self) -> Result<Folded, StoreError> {
+        fold_all(&self.writer).await
+    }
 }
 
 /// Moves up to `limit` of the oldest pending events and orders into the large tables in one

@@ -1,5 +1,6 @@
 //! SQLite specifics: connection settings, crash durability, query plans.
 
+use super::journal::Folded;
 use super::*;
 use crate::domain::history::{Channel, EventPayload, InteractionKind};
 use crate::domain::time::Timestamp;
@@ -90,7 +91,7 @@ async fn an_acknowledged_write_survives_a_crash_and_an_unclosed_drop() {
 #[tokio::test]
 async fn history_reads_merge_both_customer_indexes_without_a_full_sort() {
     let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
-    for sql in [super::HISTORY, super::HISTORIES] {
+    for sql in [journal::HISTORY, journal::HISTORIES] {
         let plan: Vec<(i64, i64, i64, String)> =
             sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
                 .bind("a")
