@@ -28,6 +28,7 @@ use std::sync::LazyLock;
 use sqlx::pool::PoolConnection;
 use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 
+use super::customers::stored_ids;
 use super::now_micros;
 use super::rows::{cut, execute_all, Shapes, Statement};
 use crate::domain::history::{Event, EventPayload};
@@ -40,6 +41,15 @@ const ENCODE_STEP: usize = 512;
 /// Where a batch's events and orders are looked up: the large tables and the pending ones
 /// ([`super::journal`]). A row is in exactly one of the two.
 const EVENT_TABLES: [&str; 2] = ["events", "pending_events"];
+/// Per events table: its newest rowid, and taking back what was inserted after one.
+const NEWEST_EVENT: [&str; 2] = [
+    "SELECT max(rowid) FROM events",
+    "SELECT max(rowid) FROM pending_events",
+];
+const TAKE_BACK_EVENTS: [&str; 2] = [
+    "DELETE FROM events WHERE rowid > ?",
+    "DELETE FROM pending_events WHERE rowid > ?",
+];
 
 static FIND_EVENTS: LazyLock<[Shapes; 2]> = LazyLock::new(|| {
     EVENT_TABLES.map(|table| {
@@ -75,14 +85,6 @@ static FIND_ORDERS: LazyLock<[Shapes; 2]> = LazyLock::new(|| {
     })
 });
 const ORDER_TABLES: [&str; 2] = ["orders", "pending_orders"];
-// Through the narrow index of ids, not the primary key, whose rows hold the profiles.
-pub(super) static FIND_CUSTOMERS: LazyLock<Shapes> = LazyLock::new(|| {
-    Shapes::new(
-        "SELECT id FROM customers INDEXED BY customers_by_id WHERE id IN (",
-        "?",
-        ")",
-    )
-});
 static INSERT_CUSTOMERS: LazyLock<Shapes> = LazyLock::new(|| {
     Shapes::new(
         "INSERT OR IGNORE INTO customers (id, profile, created_at, updated_at) VALUES ",
@@ -196,9 +198,9 @@ pub(super) async fn record(
     // and decide event by event against what is stored. Rows inserted now get rowids above
     // every one of that table (SQLite's rowid rule, unless the largest rowid is taken, which
     // the guard rules out).
-    let table = EVENT_TABLES[placement.table()];
+    let table = placement.table();
     let everything: Vec<usize> = (0..events.len()).collect();
-    let (before,): (Option<i64>,) = sqlx::query_as(&format!("SELECT max(rowid) FROM {table}"))
+    let (before,): (Option<i64>,) = sqlx::query_as(NEWEST_EVENT[table])
         .fetch_one(&mut *conn)
         .await?;
     let before = before.unwrap_or(0);
@@ -242,13 +244,13 @@ pub(super) async fn record(
     Ok(Ok(outcome))
 }
 
-/// Deletes the events inserted into `table` after rowid `before`.
+/// Deletes the events inserted into events table `table` after rowid `before`.
 async fn take_back_events(
     conn: &mut SqliteConnection,
-    table: &str,
+    table: usize,
     before: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(&format!("DELETE FROM {table} WHERE rowid > ?"))
+    sqlx::query(TAKE_BACK_EVENTS[table])
         .bind(before)
         .execute(conn)
         .await?;
@@ -399,18 +401,8 @@ async fn missing_customers<'e>(
     events: &'e [Event],
 ) -> Result<Vec<&'e str>, StoreError> {
     let mut customers = sorted_unique(events.iter().map(|e| e.customer_id.as_str()));
-    let mut stored = Vec::new();
-    for range in cut(customers.len()) {
-        let chunk = &customers[range];
-        let mut query = sqlx::query_as(FIND_CUSTOMERS.sql(chunk.len()));
-        for id in chunk {
-            query = query.bind(*id);
-        }
-        let rows: Vec<(String,)> = query.fetch_all(&mut *conn).await?;
-        stored.extend(rows.into_iter().map(|(id,)| id));
-    }
-    stored.sort_unstable();
-    customers.retain(|id| stored.binary_search_by(|s| s.as_str().cmp(id)).is_err());
+    let stored = stored_ids(conn, &customers).await?;
+    customers.retain(|id| stored.binary_search(id).is_err());
     Ok(customers)
 }
 

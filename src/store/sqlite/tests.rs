@@ -273,7 +273,7 @@ async fn an_idle_store_folds_what_is_pending_in_the_background() {
 #[tokio::test]
 async fn batches_check_their_customers_in_the_narrow_id_index() {
     let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
-    let sql = format!("EXPLAIN QUERY PLAN {}", events::FIND_CUSTOMERS.sql(4));
+    let sql = format!("EXPLAIN QUERY PLAN {}", customers::FIND_CUSTOMERS.sql(4));
     let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(&sql)
         .bind("a")
         .bind("b")
