@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use super::{App, AppError};
-use crate::domain::dimensions::{classify, Classification, ClassifyInput};
+use crate::domain::dimensions::{
+    classify, classify_codes, Classification, ClassifyInput, SegmentCodes,
+};
 use rayon::prelude::*;
 
 use crate::domain::compact::CompactHistory;
@@ -180,4 +182,16 @@ pub(crate) fn classify_on(
         rules: basis.rules.clone(),
         birthday: history.profile.as_ref().and_then(|p| p.birthday),
     }
+}
+
+/// Segment codes only, for counting: see [`classify_codes`].
+pub(crate) fn codes_on(basis: &Basis, customer_id: &str, history: &CompactHistory) -> SegmentCodes {
+    classify_codes(ClassifyInput {
+        customer_id,
+        history,
+        as_of: basis.as_of,
+        rules: &basis.rules,
+        population: &basis.population,
+        explain: false,
+    })
 }

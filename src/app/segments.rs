@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::classify::{classify_on, Basis};
-use super::resident::Population;
+use super::classify::{classify_on, codes_on, Basis};
+use super::resident::{scan_prefetched, Population, SCAN_CHUNK};
 use super::{App, AppError, Classified, ClassifyOptions};
-use crate::domain::dimensions::Dimension;
+use crate::domain::dimensions::{Dimension, SegmentCodes};
 use crate::domain::population::SnapshotInfo;
 use crate::domain::rules::VersionedRules;
 
@@ -74,12 +74,7 @@ impl App {
     /// Counts every stored customer per segment of every dimension (empty segments included):
     /// the whole population re-segmented, on every core.
     pub async fn segment_stats(&self, options: &ClassifyOptions) -> Result<SegmentStats, AppError> {
-        // Counts need codes only.
-        let options = ClassifyOptions {
-            codes_only: true,
-            ..*options
-        };
-        let basis = self.basis(&options).await?;
+        let basis = self.basis(options).await?;
         self.load_histories().await?;
         let population = self.resident.population();
         let rules = basis.rules.clone();
@@ -118,29 +113,14 @@ impl Tally {
         }
     }
 
-    fn add(mut self, classified: &Classified) -> Self {
+    fn add(&mut self, codes: &SegmentCodes) {
         self.customers += 1;
-        for assignment in &classified.classification.assignments {
-            let dimension = assignment.dimension;
-            let slot = Dimension::ALL
-                .iter()
-                .position(|d| *d == dimension)
-                .and_then(|d| {
-                    let codes = dimension.segment_codes();
-                    let code = codes.iter().position(|c| *c == assignment.code)?;
-                    Some((d, code))
-                });
-            match slot {
-                Some((d, code)) => self.per_dimension[d][code] += 1,
-                None => {
-                    *self
-                        .other
-                        .entry((dimension, assignment.code.to_string()))
-                        .or_default() += 1
-                }
+        for ((dimension, code), tallies) in codes.iter().zip(&mut self.per_dimension) {
+            match dimension.segment_codes().iter().position(|c| *c == code) {
+                Some(slot) => tallies[slot] += 1,
+                None => *self.other.entry((dimension, code.to_owned())).or_default() += 1,
             }
         }
-        self
     }
 
     fn merge(mut self, other: Tally) -> Self {
@@ -178,9 +158,12 @@ impl Tally {
 
 fn count_segments(basis: &Basis, population: &Population) -> Tally {
     population
-        .par_iter()
-        .fold(Tally::new, |tally, (id, history)| {
-            tally.add(&classify_on(basis, id, history))
+        .par_chunks(SCAN_CHUNK)
+        .fold(Tally::new, |mut tally, chunk| {
+            scan_prefetched(chunk, |id, history| {
+                tally.add(&codes_on(basis, id, history))
+            });
+            tally
         })
         .reduce(Tally::new, Tally::merge)
 }

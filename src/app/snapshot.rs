@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rayon::prelude::*;
 
-use super::resident::Population;
+use super::resident::{scan_prefetched, Population, SCAN_CHUNK};
 use super::{App, AppError};
 use crate::domain::features::compute_features;
 use crate::domain::population::{build_population, BuyerSample, PopulationStats};
@@ -75,15 +75,17 @@ pub fn compute_population(
     type Buyer = (Arc<str>, PurchaseDays);
     // fold + reduce keep the population's (id) order, and no per-customer Option is kept.
     let (samples, buyers) = population
-        .par_iter()
+        .par_chunks(SCAN_CHUNK)
         .fold(
             || (Vec::new(), Vec::new()),
-            |(mut samples, mut buyers): (Vec<BuyerSample>, Vec<Buyer>), (id, history)| {
-                let features = compute_features(history, as_of, windows);
-                if let Some(days) = features.purchase_days {
-                    buyers.push((id.clone(), days));
-                }
-                samples.extend(BuyerSample::from_features(id, &features));
+            |(mut samples, mut buyers): (Vec<BuyerSample>, Vec<Buyer>), chunk| {
+                scan_prefetched(chunk, |id, history| {
+                    let features = compute_features(history, as_of, windows);
+                    if let Some(days) = features.purchase_days {
+                        buyers.push((id.clone(), days));
+                    }
+                    samples.extend(BuyerSample::from_features(id, &features));
+                });
                 (samples, buyers)
             },
         )

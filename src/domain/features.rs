@@ -243,7 +243,8 @@ pub fn compute_features(history: &CompactHistory, as_of: Timestamp, windows: &Wi
 
     // Keyed state in first-seen order; keys are looked up by sorting once, not per event,
     // so an account with thousands of orders stays O(n log n).
-    let mut orders: Vec<(u64, OrderState)> = Vec::new();
+    // Sized once for the worst case (every fact an order): growing it step by step cost more.
+    let mut orders: Vec<(u64, OrderState)> = Vec::with_capacity(history.facts().len());
     let mut ticket_updates: Vec<(u64, usize, Timestamp, TicketKind, bool, Option<f64>)> =
         Vec::new();
     let mut refunds = Vec::new();
@@ -411,7 +412,7 @@ fn add_ticket_features(
 fn add_order_features<'a>(
     f: &mut Features,
     history: &CompactHistory,
-    orders: impl Iterator<Item = &'a OrderState>,
+    orders: impl ExactSizeIterator<Item = &'a OrderState>,
     as_of: Timestamp,
     lookback: i64,
 ) {
@@ -421,7 +422,7 @@ fn add_order_features<'a>(
     let mut refunded_in_window = 0i128;
     let mut recent_net = 0i64;
     let mut previous_net = 0i64;
-    let mut purchases: Vec<(i64, i64)> = Vec::new();
+    let mut purchases: Vec<(i64, i64)> = Vec::with_capacity(orders.len());
 
     for state in orders {
         let order = &state.order;

@@ -8,6 +8,7 @@ pub mod history;
 pub mod playbook;
 pub mod population;
 pub mod predictive;
+pub mod prefetch;
 pub mod rules;
 pub mod time;
 pub mod validate;

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use super::predictive::{self, Outlook};
 use super::{engagement, feedback, personas, value};
-use super::{Assignment, Classification, Dimension, Draft, Reason};
+use super::{Assignment, Classification, Dimension, Draft, Reason, RfmScores};
 use crate::domain::compact::CompactHistory;
 use crate::domain::features::{compute_features, Features};
 use crate::domain::population::PopulationStats;
@@ -65,67 +65,124 @@ impl Decision {
     }
 }
 
-/// Collects assignments in dimension order and applies the profile's pins.
+/// Where the decisions of one classification go: a full assignment per dimension, or only
+/// its code. Either way a manual pin replaces the rules' code before later rules read it.
+trait Recorder {
+    /// Records a dimension's decision (or its pin) and returns the code later rules must read.
+    fn record(&mut self, dimension: Dimension, decision: Decision) -> Cow<'static, str>;
+
+    /// The sales persona's secondary traits as recorded; decision style reads them.
+    fn sales_traits(&self) -> &[String];
+}
+
+fn pin_of(history: &CompactHistory, dimension: Dimension) -> Option<&String> {
+    history
+        .profile
+        .as_ref()
+        .and_then(|p| p.pins.get(&dimension))
+}
+
+/// The secondary traits an assignment reports: under a pin, the rules' own code becomes a
+/// trait too, and the pinned code is never its own trait.
+fn traits_of(dimension: Dimension, pinned: Option<&str>, decision: &Decision) -> Vec<String> {
+    match pinned {
+        Some(pinned) => std::iter::once(decision.code)
+            .chain(decision.secondary.iter().copied())
+            .filter(|code| *code != pinned && !is_fallback(dimension, code))
+            .map(str::to_owned)
+            .collect(),
+        None => decision.secondary.iter().map(|c| (*c).to_owned()).collect(),
+    }
+}
+
+/// Collects full assignments, reasons included when explaining, in decision order.
 struct Assignments<'a> {
     history: &'a CompactHistory,
     explain: bool,
     list: Vec<Assignment>,
 }
 
-impl Assignments<'_> {
-    /// Records a dimension's decision (or its pin) and returns the code later rules must read.
-    fn decide(&mut self, dimension: Dimension, decision: Decision) -> Cow<'static, str> {
-        self.record(dimension, decision);
-        self.list.last().map(|a| a.code.clone()).unwrap_or_default()
+impl Recorder for Assignments<'_> {
+    fn record(&mut self, dimension: Dimension, decision: Decision) -> Cow<'static, str> {
+        let pin = pin_of(self.history, dimension);
+        let secondary_traits = traits_of(dimension, pin.map(String::as_str), &decision);
+        let mut reasons = Vec::new();
+        if self.explain {
+            if let Some(pinned) = pin {
+                reasons.push(
+                    Reason::new("manual_pin", true)
+                        .observed("pinned_segment", pinned)
+                        .observed("rules_would_assign", decision.code),
+                );
+            }
+            reasons.extend(decision.reasons.into_iter().filter_map(Draft::finish));
+        }
+        let code = match pin {
+            Some(pinned) => Cow::Owned(pinned.clone()),
+            None => Cow::Borrowed(decision.code),
+        };
+        self.list.push(Assignment {
+            dimension,
+            code: code.clone(),
+            pinned: pin.is_some(),
+            reasons,
+            secondary_traits,
+        });
+        code
     }
 
-    /// Records a dimension's decision (or its pin) that no later rule reads.
-    fn record(&mut self, dimension: Dimension, decision: Decision) {
-        let pin = self
-            .history
-            .profile
-            .as_ref()
-            .and_then(|p| p.pins.get(&dimension));
-        let assignment = match pin {
-            Some(pinned) => {
-                let mut reasons = Vec::new();
-                if self.explain {
-                    reasons.push(
-                        Reason::new("manual_pin", true)
-                            .observed("pinned_segment", pinned)
-                            .observed("rules_would_assign", decision.code),
-                    );
-                    reasons.extend(decision.reasons.into_iter().filter_map(Draft::finish));
-                }
-                Assignment {
-                    dimension,
-                    code: Cow::Owned(pinned.clone()),
-                    pinned: true,
-                    reasons,
-                    secondary_traits: std::iter::once(decision.code)
-                        .chain(decision.secondary)
-                        .filter(|code| code != pinned && !is_fallback(dimension, code))
-                        .map(str::to_owned)
-                        .collect(),
-                }
-            }
-            None => Assignment {
-                dimension,
-                code: Cow::Borrowed(decision.code),
-                pinned: false,
-                reasons: if self.explain {
-                    decision
-                        .reasons
-                        .into_iter()
-                        .filter_map(Draft::finish)
-                        .collect()
-                } else {
-                    Vec::new()
-                },
-                secondary_traits: decision.secondary.into_iter().map(str::to_owned).collect(),
-            },
+    fn sales_traits(&self) -> &[String] {
+        self.list
+            .iter()
+            .find(|x| x.dimension == Dimension::SalesPersona)
+            .map_or(&[][..], |x| x.secondary_traits.as_slice())
+    }
+}
+
+/// The segment code of every dimension and nothing else: what counting a population needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentCodes {
+    /// Indexed by `Dimension as usize`.
+    codes: [Cow<'static, str>; Dimension::ALL.len()],
+}
+
+impl SegmentCodes {
+    pub fn code(&self, dimension: Dimension) -> &str {
+        &self.codes[dimension as usize]
+    }
+
+    /// Every dimension with its code, in `Dimension::ALL` order.
+    pub fn iter(&self) -> impl Iterator<Item = (Dimension, &str)> {
+        Dimension::ALL
+            .iter()
+            .zip(&self.codes)
+            .map(|(dimension, code)| (*dimension, code.as_ref()))
+    }
+}
+
+/// Collects codes only; traits are kept for the one dimension a later rule reads them of.
+struct Codes<'a> {
+    history: &'a CompactHistory,
+    codes: SegmentCodes,
+    sales_traits: Vec<String>,
+}
+
+impl Recorder for Codes<'_> {
+    fn record(&mut self, dimension: Dimension, decision: Decision) -> Cow<'static, str> {
+        let pin = pin_of(self.history, dimension);
+        if dimension == Dimension::SalesPersona {
+            self.sales_traits = traits_of(dimension, pin.map(String::as_str), &decision);
+        }
+        let code = match pin {
+            Some(pinned) => Cow::Owned(pinned.clone()),
+            None => Cow::Borrowed(decision.code),
         };
-        self.list.push(assignment);
+        self.codes.codes[dimension as usize] = code.clone();
+        code
+    }
+
+    fn sales_traits(&self) -> &[String] {
+        &self.sales_traits
     }
 }
 
@@ -140,48 +197,37 @@ fn is_fallback(dimension: Dimension, code: &str) -> bool {
     )
 }
 
-pub fn classify(input: ClassifyInput<'_>) -> Classification {
-    let rules = &input.rules.rules;
-    let features = compute_features(input.history, input.as_of, &rules.windows);
-    let ctx = Context {
-        customer_id: input.customer_id,
-        features: &features,
-        rules,
-        population: input.population,
-        explain: input.explain,
-    };
-    let scores = value::rfm_scores(&ctx);
-
-    // Decided out of display order where one dimension reads another; sorted at the end.
-    let mut a = Assignments {
-        history: input.history,
-        explain: input.explain,
-        list: Vec::with_capacity(Dimension::ALL.len()),
-    };
-    a.record(Dimension::Rfm, value::rfm(&ctx, scores));
-    let value_tier = a.decide(Dimension::ValueTier, value::value_tier(&ctx));
-    let engagement_code = a.decide(Dimension::Engagement, engagement::engagement(&ctx));
-    a.record(Dimension::Demand, value::demand(&ctx));
-    let satisfaction = a.decide(Dimension::Satisfaction, feedback::satisfaction(&ctx));
-    let lifecycle = a.decide(
+/// Decides every dimension into `recorder`, in the order later dimensions read earlier ones.
+fn decide_all<'a>(
+    ctx: &Context<'a>,
+    history: &CompactHistory,
+    scores: Option<RfmScores>,
+    a: &mut impl Recorder,
+) -> Outlook<'a> {
+    a.record(Dimension::Rfm, value::rfm(ctx, scores));
+    let value_tier = a.record(Dimension::ValueTier, value::value_tier(ctx));
+    let engagement_code = a.record(Dimension::Engagement, engagement::engagement(ctx));
+    a.record(Dimension::Demand, value::demand(ctx));
+    let satisfaction = a.record(Dimension::Satisfaction, feedback::satisfaction(ctx));
+    let lifecycle = a.record(
         Dimension::Lifecycle,
-        engagement::lifecycle(&ctx, &satisfaction),
+        engagement::lifecycle(ctx, &satisfaction),
     );
-    a.record(Dimension::ActivityPeriod, engagement::activity_period(&ctx));
-    let advocacy = a.decide(Dimension::Advocacy, feedback::advocacy(&ctx));
+    a.record(Dimension::ActivityPeriod, engagement::activity_period(ctx));
+    let advocacy = a.record(Dimension::Advocacy, feedback::advocacy(ctx));
     a.record(
         Dimension::AccountQuadrant,
-        value::account_quadrant(&ctx, scores),
+        value::account_quadrant(ctx, scores),
     );
-    let sales = a.decide(Dimension::SalesPersona, personas::sales_persona(&ctx));
+    let sales = a.record(Dimension::SalesPersona, personas::sales_persona(ctx));
     a.record(
         Dimension::ServicePersona,
-        personas::service_persona(&ctx, &advocacy, &lifecycle),
+        personas::service_persona(ctx, &advocacy, &lifecycle),
     );
     a.record(
         Dimension::CustomerType,
         personas::customer_type(
-            &ctx,
+            ctx,
             &personas::TypeInputs {
                 value_tier: &value_tier,
                 lifecycle: &lifecycle,
@@ -189,28 +235,41 @@ pub fn classify(input: ClassifyInput<'_>) -> Classification {
             },
         ),
     );
-    let profile_style = input
-        .history
-        .profile
-        .as_ref()
-        .and_then(|p| p.decision_style);
-    let style = {
-        let sales_traits = a
-            .list
-            .iter()
-            .find(|x| x.dimension == Dimension::SalesPersona)
-            .map_or(&[][..], |x| x.secondary_traits.as_slice());
-        personas::decision_style(&ctx, profile_style, &sales, sales_traits)
-    };
+    let profile_style = history.profile.as_ref().and_then(|p| p.decision_style);
+    let style = personas::decision_style(ctx, profile_style, &sales, a.sales_traits());
     a.record(Dimension::DecisionStyle, style);
-    let outlook = Outlook::of(&ctx);
-    a.record(Dimension::ChurnRisk, predictive::churn_risk(&ctx, &outlook));
+    let outlook = Outlook::of(ctx);
+    a.record(Dimension::ChurnRisk, predictive::churn_risk(ctx, &outlook));
     a.record(
         Dimension::PredictedValueTier,
-        predictive::predicted_value_tier(&ctx, &outlook),
+        predictive::predicted_value_tier(ctx, &outlook),
     );
+    outlook
+}
 
+fn context<'a>(input: &ClassifyInput<'a>, features: &'a Features, explain: bool) -> Context<'a> {
+    Context {
+        customer_id: input.customer_id,
+        features,
+        rules: &input.rules.rules,
+        population: input.population,
+        explain,
+    }
+}
+
+pub fn classify(input: ClassifyInput<'_>) -> Classification {
+    let features = compute_features(input.history, input.as_of, &input.rules.rules.windows);
+    let ctx = context(&input, &features, input.explain);
+    let scores = value::rfm_scores(&ctx);
+    let mut a = Assignments {
+        history: input.history,
+        explain: input.explain,
+        list: Vec::with_capacity(Dimension::ALL.len()),
+    };
+    let outlook = decide_all(&ctx, input.history, scores, &mut a);
+    let prediction = outlook.prediction();
     let mut assignments = a.list;
+    // Decided out of display order where one dimension reads another.
     assignments.sort_by_key(|x| x.dimension);
     Classification {
         customer_id: input.customer_id.to_owned(),
@@ -220,7 +279,24 @@ pub fn classify(input: ClassifyInput<'_>) -> Classification {
         snapshot: input.population.info.clone(),
         assignments,
         rfm_scores: scores,
-        prediction: outlook.prediction(),
+        prediction,
         features,
     }
+}
+
+/// The codes `classify` would assign, without reasons, traits, features or predictions: the
+/// cheap path for counting a whole population. `input.explain` is ignored.
+pub fn classify_codes(input: ClassifyInput<'_>) -> SegmentCodes {
+    let features = compute_features(input.history, input.as_of, &input.rules.rules.windows);
+    let ctx = context(&input, &features, false);
+    let scores = value::rfm_scores(&ctx);
+    let mut codes = Codes {
+        history: input.history,
+        codes: SegmentCodes {
+            codes: std::array::from_fn(|_| Cow::Borrowed("")),
+        },
+        sales_traits: Vec::new(),
+    };
+    decide_all(&ctx, input.history, scores, &mut codes);
+    codes.codes
 }

@@ -9,7 +9,7 @@ mod personas;
 mod predictive;
 mod value;
 
-pub use classify::{classify, ClassifyInput};
+pub use classify::{classify, classify_codes, ClassifyInput, SegmentCodes};
 
 use std::borrow::Cow;
 

@@ -1,8 +1,9 @@
-//! Reasons are an explanation, never an input: classifying without them gives the same codes.
+//! Reasons are an explanation, never an input: classifying without them, or for codes alone,
+//! gives the same codes.
 
 use crate::demo::{generate, DemoConfig};
 use crate::domain::compact::CompactHistory;
-use crate::domain::dimensions::{classify, ClassifyInput};
+use crate::domain::dimensions::{classify, classify_codes, ClassifyInput, Dimension};
 use crate::domain::features::compute_features;
 use crate::domain::population::{build_population, BuyerSample};
 use crate::domain::rules::RuleSet;
@@ -18,6 +19,11 @@ fn codes_only_classification_agrees_with_the_explained_one_on_every_persona() {
         .customers
         .iter()
         .map(|c| (c.id.clone(), CompactHistory::from_history(&c.history())))
+        .enumerate()
+        .map(|(n, (id, mut history))| {
+            add_pins(n, &mut history);
+            (id, history)
+        })
         .collect();
     let samples = customers.iter().filter_map(|(id, history)| {
         BuyerSample::from_features(
@@ -43,6 +49,17 @@ fn codes_only_classification_agrees_with_the_explained_one_on_every_persona() {
             })
         };
         let (explained, quiet) = (run(true), run(false));
+        let codes = classify_codes(ClassifyInput {
+            customer_id: id,
+            history,
+            as_of: config.as_of,
+            rules: &rules,
+            population: &population,
+            explain: true,
+        });
+        for (dimension, code) in codes.iter() {
+            assert_eq!(code, explained.code(dimension), "{id}: {dimension:?}");
+        }
         assert_eq!(quiet.rfm_scores, explained.rfm_scores, "{id}");
         assert_eq!(quiet.features, explained.features, "{id}");
         for (q, e) in quiet.assignments.iter().zip(&explained.assignments) {
@@ -54,6 +71,19 @@ fn codes_only_classification_agrees_with_the_explained_one_on_every_persona() {
             assert!(q.reasons.is_empty(), "{id}: quiet reasons recorded");
             assert!(!e.reasons.is_empty(), "{id}: {:?} unexplained", e.dimension);
         }
+    }
+}
+
+/// Pins on some customers, beside the demo's own: a pinned sales persona changes the traits
+/// decision style reads, and a pin may name a code outside the dimension's list.
+fn add_pins(n: usize, history: &mut CompactHistory) {
+    let pins = &mut history.profile.get_or_insert_with(Default::default).pins;
+    if n.is_multiple_of(7) {
+        pins.insert(Dimension::SalesPersona, "INFORMED".to_owned());
+    }
+    if n.is_multiple_of(11) {
+        pins.insert(Dimension::SalesPersona, "REGULAR".to_owned());
+        pins.insert(Dimension::Lifecycle, "STRATEGIC".to_owned());
     }
 }
 
