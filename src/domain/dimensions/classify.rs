@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use super::predictive::{self, Outlook};
 use super::{engagement, feedback, personas, value};
-use super::{Assignment, Classification, Dimension, Draft, Reason, RfmScores};
+use super::{Assignment, Classification, Dimension, Draft, Reason, Reasons, RfmScores};
 use crate::domain::compact::CompactHistory;
 use crate::domain::features::{compute_features, Features};
 use crate::domain::population::PopulationStats;
@@ -46,15 +46,15 @@ impl Context<'_> {
 /// A rule-made decision for one dimension, before pins.
 pub struct Decision {
     pub code: &'static str,
-    pub reasons: Vec<Draft>,
+    pub reasons: Reasons,
     pub secondary: Vec<&'static str>,
 }
 
 impl Decision {
-    pub fn new(code: &'static str, reasons: Vec<Draft>) -> Self {
+    pub fn new(code: &'static str, reasons: impl Into<Reasons>) -> Self {
         Self {
             code,
-            reasons,
+            reasons: reasons.into(),
             secondary: Vec::new(),
         }
     }
@@ -115,7 +115,7 @@ impl Recorder for Assignments<'_> {
                         .observed("rules_would_assign", decision.code),
                 );
             }
-            reasons.extend(decision.reasons.into_iter().filter_map(Draft::finish));
+            reasons.extend(decision.reasons.into_vec());
         }
         let code = match pin {
             Some(pinned) => Cow::Owned(pinned.clone()),

@@ -1,7 +1,7 @@
 //! Behaviour over time: engagement (3.3), lifecycle (3.5) and activity period (3.6).
 
 use super::classify::{Context, Decision};
-use super::{deferred, NONE};
+use super::{deferred, Reasons, NONE};
 
 pub fn engagement(ctx: &Context<'_>) -> Decision {
     let rules = &ctx.rules.engagement;
@@ -18,14 +18,14 @@ pub fn engagement(ctx: &Context<'_>) -> Decision {
         .observed("interactions_90d", count)
         .threshold("frequent_min", rules.frequent_min)
         .threshold("occasional_min", rules.occasional_min);
-    Decision::new(code, vec![reason])
+    Decision::new(code, [reason])
 }
 
 /// First match wins; `satisfaction` is the already decided satisfaction code.
 pub fn lifecycle(ctx: &Context<'_>, satisfaction: &str) -> Decision {
     let f = ctx.features;
     let rules = &ctx.rules.lifecycle;
-    let mut reasons = Vec::new();
+    let mut reasons = Reasons::default();
 
     let potential = !f.is_buyer();
     reasons.push(
@@ -82,8 +82,7 @@ pub fn activity_period(ctx: &Context<'_>) -> Decision {
     let Some(recency) = ctx.features.recency_days else {
         return Decision::new(
             NONE,
-            vec![ctx
-                .reason("no_purchases", true)
+            [ctx.reason("no_purchases", true)
                 .observed("purchases_ever", 0)],
         );
     };
@@ -102,5 +101,5 @@ pub fn activity_period(ctx: &Context<'_>) -> Decision {
         .threshold("active_max_days", rules.active_max_days)
         .threshold("silent_max_days", rules.silent_max_days)
         .threshold("forgotten_max_days", rules.forgotten_max_days);
-    Decision::new(code, vec![reason])
+    Decision::new(code, [reason])
 }

@@ -19,7 +19,7 @@ pub fn satisfaction(ctx: &Context<'_>) -> Decision {
             .reason("satisfaction.no_csat", true)
             .observed("csat_answers", 0)
             .threshold("feedback_days", ctx.rules.windows.feedback_days);
-        return Decision::new(code, vec![no_csat, complaint_reason(complaints > 0)]);
+        return Decision::new(code, [no_csat, complaint_reason(complaints > 0)]);
     };
 
     let base = if average.at_least_ppm(rules.high_min_csat.ppm) {
@@ -41,7 +41,7 @@ pub fn satisfaction(ctx: &Context<'_>) -> Decision {
         ("MEDIUM", true) => "LOW",
         (base, _) => base,
     };
-    Decision::new(code, vec![csat_reason, complaint_reason(lowered)])
+    Decision::new(code, [csat_reason, complaint_reason(lowered)])
 }
 
 pub fn advocacy(ctx: &Context<'_>) -> Decision {
@@ -54,7 +54,7 @@ pub fn advocacy(ctx: &Context<'_>) -> Decision {
             .reason("advocacy.referral_without_nps", promoter)
             .observed("referrals_365d", referrals)
             .threshold("min_referrals", 1);
-        return Decision::new(if promoter { "PROMOTER" } else { "UNKNOWN" }, vec![reason]);
+        return Decision::new(if promoter { "PROMOTER" } else { "UNKNOWN" }, [reason]);
     };
     let nps_reason = ctx
         .reason("advocacy.latest_nps", true)
@@ -63,7 +63,7 @@ pub fn advocacy(ctx: &Context<'_>) -> Decision {
         .threshold("promoter_min_nps", rules.promoter_min_nps)
         .threshold("passive_min_nps", rules.passive_min_nps);
     if nps.score >= rules.promoter_min_nps {
-        return Decision::new("PROMOTER", vec![nps_reason]);
+        return Decision::new("PROMOTER", [nps_reason]);
     }
     if nps.score >= rules.passive_min_nps {
         let lifted = rules.referral_lifts_passive && referrals >= 1;
@@ -73,8 +73,8 @@ pub fn advocacy(ctx: &Context<'_>) -> Decision {
             .threshold("min_referrals", 1);
         return Decision::new(
             if lifted { "PROMOTER" } else { "PASSIVE" },
-            vec![nps_reason, lift_reason],
+            [nps_reason, lift_reason],
         );
     }
-    Decision::new("DETRACTOR", vec![nps_reason])
+    Decision::new("DETRACTOR", [nps_reason])
 }

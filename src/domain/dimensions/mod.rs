@@ -221,6 +221,33 @@ impl From<Reason> for Draft {
     }
 }
 
+/// The recorded reasons of one decision. A muted draft leaves nothing behind, so a codes-only
+/// classification allocates nothing for reasons.
+#[derive(Debug, Default)]
+pub struct Reasons(Vec<Reason>);
+
+impl Reasons {
+    pub fn push(&mut self, draft: Draft) {
+        self.0.extend(draft.finish());
+    }
+
+    pub fn into_vec(self) -> Vec<Reason> {
+        self.0
+    }
+}
+
+impl FromIterator<Draft> for Reasons {
+    fn from_iter<I: IntoIterator<Item = Draft>>(drafts: I) -> Self {
+        Self(drafts.into_iter().filter_map(Draft::finish).collect())
+    }
+}
+
+impl<const N: usize> From<[Draft; N]> for Reasons {
+    fn from(drafts: [Draft; N]) -> Self {
+        drafts.into_iter().collect()
+    }
+}
+
 /// The segment of one dimension, with the reasons that decided it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Assignment {

@@ -2,7 +2,7 @@
 //! (3.11), customer type (3.12) and decision style (3.13).
 
 use super::classify::{Context, Decision};
-use super::{deferred, Draft};
+use super::{deferred, Draft, Reasons};
 use crate::domain::features::Fraction;
 use crate::domain::history::{DecisionStyle, Plan, TicketKind};
 
@@ -11,8 +11,8 @@ fn fraction_text(value: Option<Fraction>) -> impl std::fmt::Display {
 }
 
 /// Every rule is evaluated: the first match is the persona, later matches are secondary traits.
-fn first_match_with_traits(
-    candidates: Vec<(&'static str, Draft)>,
+fn first_match_with_traits<const N: usize>(
+    candidates: [(&'static str, Draft); N],
     fallback: &'static str,
 ) -> Decision {
     let matched: Vec<&'static str> = candidates
@@ -20,7 +20,7 @@ fn first_match_with_traits(
         .filter(|(_, reason)| reason.matched())
         .map(|(code, _)| *code)
         .collect();
-    let reasons = candidates.into_iter().map(|(_, reason)| reason).collect();
+    let reasons: Reasons = candidates.into_iter().map(|(_, reason)| reason).collect();
     match matched.split_first() {
         Some((primary, rest)) => Decision::new(primary, reasons).with_secondary(rest.to_vec()),
         None => Decision::new(fallback, reasons),
@@ -114,7 +114,7 @@ pub fn sales_persona(ctx: &Context<'_>) -> Decision {
         );
 
     first_match_with_traits(
-        vec![
+        [
             ("FREE", free),
             ("NEW", new),
             ("BARGAIN_HUNTER", bargain),
@@ -206,7 +206,7 @@ pub fn service_persona(ctx: &Context<'_>, advocacy: &str, lifecycle: &str) -> De
         .observed("lifecycle", lifecycle);
 
     first_match_with_traits(
-        vec![
+        [
             ("ANGRY", angry),
             ("DEMANDING", demanding),
             ("CURIOUS", curious),
@@ -227,7 +227,7 @@ pub struct TypeInputs<'a> {
 pub fn customer_type(ctx: &Context<'_>, inputs: &TypeInputs<'_>) -> Decision {
     let f = ctx.features;
     let rules = &ctx.rules.customer_type;
-    let mut reasons = Vec::new();
+    let mut reasons = Reasons::default();
 
     let serious = f.count_tickets(180, |t| t.kind != TicketKind::Question);
     let refunds = f
@@ -307,7 +307,7 @@ pub fn decision_style(
         let reason = ctx
             .reason("decision_style.profile", true)
             .observed("profile_decision_style", style.code());
-        return Decision::new(style.code(), vec![reason]);
+        return Decision::new(style.code(), [reason]);
     }
     let informed = sales_primary == "INFORMED" || sales_secondary.iter().any(|t| t == "INFORMED");
     let reason = ctx
@@ -317,5 +317,5 @@ pub fn decision_style(
             "sales_secondary_traits",
             deferred(|| sales_secondary.join("|")),
         );
-    Decision::new(if informed { "RATIONAL" } else { "UNKNOWN" }, vec![reason])
+    Decision::new(if informed { "RATIONAL" } else { "UNKNOWN" }, [reason])
 }

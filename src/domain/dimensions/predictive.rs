@@ -93,8 +93,7 @@ fn unfitted(ctx: &Context<'_>, rule: &'static str, model: &str, failure: &FitFai
     let stats = &ctx.population.predictive;
     Decision::new(
         UNKNOWN,
-        vec![ctx
-            .reason(rule, true)
+        [ctx.reason(rule, true)
             .observed("model", model)
             .observed("fit_outcome", failure.kind.code())
             .observed("fit_problem", &failure.message)
@@ -128,7 +127,7 @@ pub fn churn_risk(ctx: &Context<'_>, outlook: &Outlook<'_>) -> Decision {
     let high_reason = cite(ctx.reason("churn_risk.high", high), p)
         .threshold("churn_high_below", rules.churn_high_below);
     if high {
-        return Decision::new("HIGH", vec![high_reason]);
+        return Decision::new("HIGH", [high_reason]);
     }
     let low = alive >= as_f64(rules.churn_low_at_least);
     // The first reason already cites everything else the models said.
@@ -138,7 +137,7 @@ pub fn churn_risk(ctx: &Context<'_>, outlook: &Outlook<'_>) -> Decision {
         .threshold("churn_low_at_least", rules.churn_low_at_least);
     Decision::new(
         if low { "LOW" } else { "MEDIUM" },
-        vec![high_reason, low_reason],
+        [high_reason, low_reason],
     )
 }
 
@@ -159,7 +158,7 @@ pub fn predicted_value_tier(ctx: &Context<'_>, outlook: &Outlook<'_>) -> Decisio
             ),
             FitOutcome::Fitted(_) => Decision::new(
                 UNKNOWN,
-                vec![cite(ctx.reason("predicted_value_tier.no_clv", true), p)],
+                [cite(ctx.reason("predicted_value_tier.no_clv", true), p)],
             ),
         };
     };

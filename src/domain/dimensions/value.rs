@@ -22,8 +22,7 @@ pub fn rfm_scores(ctx: &Context<'_>) -> Option<RfmScores> {
 pub(super) fn no_purchases(ctx: &Context<'_>) -> Decision {
     Decision::new(
         NONE,
-        vec![ctx
-            .reason("no_purchases", true)
+        [ctx.reason("no_purchases", true)
             .observed("purchases_ever", 0)],
     )
 }
@@ -142,7 +141,7 @@ pub fn rfm(ctx: &Context<'_>, scores: Option<RfmScores>) -> Decision {
     };
     let (centre_recency_days, centre_frequency, centre_monetary) =
         (named("recency_days"), named("frequency"), named("monetary"));
-    let reasons = vec![
+    let reasons = [
         ctx.reason("rfm.scores", true)
             .observed("rfm", deferred(|| scores.code()))
             .observed("active_buyers", pop.active_buyers()),
@@ -168,8 +167,7 @@ pub fn value_tier(ctx: &Context<'_>) -> Decision {
     if !f.is_active_buyer() {
         return Decision::new(
             "LOW",
-            vec![ctx
-                .reason("value_tier.no_purchase_in_lookback", true)
+            [ctx.reason("value_tier.no_purchase_in_lookback", true)
                 .observed("frequency", 0)
                 .threshold("lookback_days", lookback)],
         );
@@ -227,7 +225,7 @@ pub(super) fn pareto_tier(
             .threshold("last_high_customer_id", &mark.customer_id);
     }
     if high {
-        return Decision::new("HIGH", vec![high_reason]);
+        return Decision::new("HIGH", [high_reason]);
     }
     let low = bounds.is_low(value, id);
     let mut low_reason = ctx
@@ -242,7 +240,7 @@ pub(super) fn pareto_tier(
     }
     Decision::new(
         if low { "LOW" } else { "MEDIUM" },
-        vec![high_reason, low_reason],
+        [high_reason, low_reason],
     )
 }
 
@@ -263,7 +261,7 @@ pub fn demand(ctx: &Context<'_>) -> Decision {
         .threshold("high_units_score", rules.high_units_score)
         .threshold("high_min_categories", rules.high_min_categories);
     if high {
-        return Decision::new("HIGH", vec![high_reason]);
+        return Decision::new("HIGH", [high_reason]);
     }
     let low = score <= rules.low_max_units_score && categories < rules.low_categories_below;
     let low_reason = ctx
@@ -274,7 +272,7 @@ pub fn demand(ctx: &Context<'_>) -> Decision {
         .threshold("low_categories_below", rules.low_categories_below);
     Decision::new(
         if low { "LOW" } else { "MEDIUM" },
-        vec![high_reason, low_reason],
+        [high_reason, low_reason],
     )
 }
 
@@ -308,5 +306,5 @@ pub fn account_quadrant(ctx: &Context<'_>, scores: Option<RfmScores>) -> Decisio
         (false, false) => "NEW_SMALL",
         (true, false) => "OLD_SMALL",
     };
-    Decision::new(code, vec![old_reason, big_reason])
+    Decision::new(code, [old_reason, big_reason])
 }
