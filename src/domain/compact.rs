@@ -188,6 +188,11 @@ impl CompactHistory {
         &self.interactions
     }
 
+    /// Category keys over all orders, repeats included.
+    pub fn category_count(&self) -> usize {
+        self.categories.len()
+    }
+
     pub fn order_categories(&self, order: &OrderFact) -> &[u64] {
         let start = order.categories_start as usize;
         let end = start + order.categories_len as usize;

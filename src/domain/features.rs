@@ -416,7 +416,7 @@ fn add_order_features<'a>(
     as_of: Timestamp,
     lookback: i64,
 ) {
-    let mut categories: Vec<u64> = Vec::new();
+    let mut categories: Vec<u64> = Vec::with_capacity(history.category_count());
     let mut considerations = Vec::new();
     let mut ordered_in_window = 0i128;
     let mut refunded_in_window = 0i128;
@@ -453,7 +453,10 @@ fn add_order_features<'a>(
         f.monetary += net;
         f.profit += net - order.cost;
         f.units += u64::from(order.units);
-        categories.extend(history.order_categories(order));
+        // Pushed one by one: a few keys per order, for which a bulk copy's call costs more.
+        for &category in history.order_categories(order) {
+            categories.push(category);
+        }
         if order.discounted {
             f.discounted_purchases += 1;
         }

@@ -45,12 +45,16 @@ impl CurveSetting {
     }
 }
 
+/// Keys are two small numbers from the server's own data, not chosen by a caller: a fast
+/// fixed hash instead of the DoS-resistant default, which cost more than the lookup itself.
+type Curves = HashMap<CurveKey, AliveCurve, foldhash::fast::FixedState>;
+
 /// The curves of one snapshot: those of its buyers, filled once, and those asked for since.
 #[derive(Default)]
 pub struct CurveMemo {
     setting: OnceLock<CurveSetting>,
-    filled: OnceLock<HashMap<CurveKey, AliveCurve>>,
-    later: RwLock<HashMap<CurveKey, AliveCurve>>,
+    filled: OnceLock<Curves>,
+    later: RwLock<Curves>,
 }
 
 impl CurveMemo {
