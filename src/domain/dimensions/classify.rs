@@ -82,6 +82,14 @@ fn pin_of(history: &CompactHistory, dimension: Dimension) -> Option<&String> {
         .and_then(|p| p.pins.get(&dimension))
 }
 
+/// The code a dimension reports: its pin, else the rules' decision.
+fn code_after_pin(pin: Option<&String>, decision: &Decision) -> Cow<'static, str> {
+    match pin {
+        Some(pinned) => Cow::Owned(pinned.clone()),
+        None => Cow::Borrowed(decision.code),
+    }
+}
+
 /// The secondary traits an assignment reports: under a pin, the rules' own code becomes a
 /// trait too, and the pinned code is never its own trait.
 fn traits_of(dimension: Dimension, pinned: Option<&str>, decision: &Decision) -> Vec<String> {
@@ -106,21 +114,15 @@ impl Recorder for Assignments<'_> {
     fn record(&mut self, dimension: Dimension, decision: Decision) -> Cow<'static, str> {
         let pin = pin_of(self.history, dimension);
         let secondary_traits = traits_of(dimension, pin.map(String::as_str), &decision);
-        let mut reasons = Vec::new();
-        if self.explain {
-            if let Some(pinned) = pin {
-                reasons.push(
-                    Reason::new("manual_pin", true)
-                        .observed("pinned_segment", pinned)
-                        .observed("rules_would_assign", decision.code),
-                );
-            }
-            reasons.extend(decision.reasons.into_vec());
+        let code = code_after_pin(pin, &decision);
+        // Muted drafts recorded nothing, so without explanations this is empty.
+        let mut reasons = decision.reasons.into_vec();
+        if let (true, Some(pinned)) = (self.explain, pin) {
+            let pin_reason = Reason::new("manual_pin", true)
+                .observed("pinned_segment", pinned)
+                .observed("rules_would_assign", decision.code);
+            reasons.insert(0, pin_reason);
         }
-        let code = match pin {
-            Some(pinned) => Cow::Owned(pinned.clone()),
-            None => Cow::Borrowed(decision.code),
-        };
         self.list.push(Assignment {
             dimension,
             code: code.clone(),
@@ -173,10 +175,7 @@ impl Recorder for Codes<'_> {
         if dimension == Dimension::SalesPersona {
             self.sales_traits = traits_of(dimension, pin.map(String::as_str), &decision);
         }
-        let code = match pin {
-            Some(pinned) => Cow::Owned(pinned.clone()),
-            None => Cow::Borrowed(decision.code),
-        };
+        let code = code_after_pin(pin, &decision);
         self.codes.codes[dimension as usize] = code.clone();
         code
     }
