@@ -117,6 +117,9 @@ pub struct CompactHistory {
     facts: Vec<Fact>,
     interactions: Vec<InteractionFact>,
     categories: Vec<u64>,
+    /// Whether two order facts share a key. The store refuses a second order with the same
+    /// id, so this is nearly always false, and features then skip matching orders by key.
+    repeated_order_keys: bool,
 }
 
 impl CompactHistory {
@@ -151,6 +154,9 @@ impl CompactHistory {
             _ => true,
         };
         self.reserve_exactly_for(&sorted);
+        let added_orders = sorted
+            .iter()
+            .any(|e| matches!(e.payload, EventPayload::Order(_)));
         for event in sorted {
             self.push(event);
         }
@@ -158,7 +164,28 @@ impl CompactHistory {
             // Stable: new events are already in order and never share an instant with old ones.
             self.facts.sort_by_key(|f| f.at);
         }
+        if added_orders {
+            self.repeated_order_keys = self.find_repeated_order_keys();
+        }
         true
+    }
+
+    fn find_repeated_order_keys(&self) -> bool {
+        let mut keys: Vec<u64> = self
+            .facts
+            .iter()
+            .filter_map(|fact| match fact.kind {
+                FactKind::Order(order) => Some(order.key),
+                _ => None,
+            })
+            .collect();
+        keys.sort_unstable();
+        keys.windows(2).any(|pair| pair[0] == pair[1])
+    }
+
+    /// Whether two orders share an id (a history the store would not have accepted).
+    pub fn has_repeated_order_keys(&self) -> bool {
+        self.repeated_order_keys
     }
 
     /// Replaces the profile part (an upsert).
@@ -178,6 +205,7 @@ impl CompactHistory {
     pub fn prefetch_events(&self) {
         prefetch_slice(&self.facts);
         prefetch_slice(&self.interactions);
+        prefetch_slice(&self.categories);
     }
 
     pub fn facts(&self) -> &[Fact] {
@@ -362,6 +390,23 @@ mod tests {
         let tie = event("e0", 30, EventPayload::Referral { referred_id: None });
         assert!(!compact.extend(&[tie]));
         assert_eq!(compact, before);
+    }
+
+    #[test]
+    fn a_repeated_order_id_is_flagged_whenever_it_arrives() {
+        let mut compact = CompactHistory::from_history(&History {
+            profile: None,
+            events: vec![
+                event("e1", 10, order("o1", &[])),
+                event("e2", 20, order("o2", &[])),
+            ],
+        });
+        assert!(!compact.has_repeated_order_keys());
+        assert!(compact.extend(&[event("e3", 30, EventPayload::Review { rating: 5 })]));
+        assert!(!compact.has_repeated_order_keys());
+        // Earlier than both: it lands first, and still counts as a repeat.
+        assert!(compact.extend(&[event("e0", 5, order("o2", &[]))]));
+        assert!(compact.has_repeated_order_keys());
     }
 
     #[test]

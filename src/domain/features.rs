@@ -317,13 +317,16 @@ pub fn compute_features(history: &CompactHistory, as_of: Timestamp, windows: &Wi
         }
     }
 
-    // The store refuses a second order with the same id, so each key is one order; the
-    // stable sort keeps the first one first should a history hold a repeat anyway.
-    orders.sort_by_key(|(key, _)| *key);
-    orders.dedup_by_key(|(key, _)| *key);
-    for (key, amount) in refunds {
-        if let Ok(found) = orders.binary_search_by_key(&key, |(k, _)| *k) {
-            orders[found].1.refunded += amount;
+    // Order features do not depend on the order of orders, so keys are only matched (by
+    // sorting once) when a refund names one or a history repeats an order id; the stable sort
+    // keeps the first of a repeat, in decision order.
+    if !refunds.is_empty() || history.has_repeated_order_keys() {
+        orders.sort_by_key(|(key, _)| *key);
+        orders.dedup_by_key(|(key, _)| *key);
+        for (key, amount) in refunds {
+            if let Ok(found) = orders.binary_search_by_key(&key, |(k, _)| *k) {
+                orders[found].1.refunded += amount;
+            }
         }
     }
     f.csat_avg_365d = Fraction::new(csat_sum, i128::from(f.csat_count_365d));

@@ -125,6 +125,33 @@ fn value_tier_uses_profit_after_costs_and_refunds() {
 }
 
 #[test]
+fn a_repeated_order_id_counts_once_the_first_time() {
+    // The store refuses a repeat; a history built elsewhere may hold one, with or without a
+    // refund of it, and features must not depend on which.
+    let repeat = |id: &str| {
+        HistoryBuilder::new(id)
+            .order_with(40, 300, |o| o.order_id = "same".into())
+            .order(20, 200)
+            .order_with(10, 900, |o| o.order_id = "same".into())
+    };
+    let plain = features(&repeat("a").build());
+    assert_eq!((plain.frequency, plain.monetary), (2, 500));
+    assert_eq!(plain.last_purchase_at, Some(days_ago(20)));
+
+    let refunded = features(&repeat("b").refund(5, "same", 100).build());
+    assert_eq!((refunded.frequency, refunded.monetary), (2, 400));
+
+    let distinct = features(
+        &HistoryBuilder::new("c")
+            .order(40, 300)
+            .order(20, 200)
+            .build(),
+    );
+    assert_eq!((distinct.frequency, distinct.monetary), (2, 500));
+    assert_eq!(distinct.first_purchase_at, Some(days_ago(40)));
+}
+
+#[test]
 fn demand_by_units_score_and_breadth() {
     let many_units = |id: &str, units: u32, cats: &[&str]| {
         let cats: Vec<String> = cats.iter().map(|c| c.to_string()).collect();
