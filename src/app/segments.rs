@@ -116,9 +116,17 @@ impl Tally {
     fn add(&mut self, codes: &SegmentCodes) {
         self.customers += 1;
         for ((dimension, code), tallies) in codes.iter().zip(&mut self.per_dimension) {
-            // Codes are a few bytes: compared inline, where a call to memcmp cost more.
+            let list = dimension.segment_codes();
+            // The rules mostly return the very literal the list holds, so comparing addresses
+            // usually settles it; else codes are a few bytes, compared inline, where a call to
+            // memcmp cost more.
+            let same_literal = |c: &&str| std::ptr::eq(*c, code);
             let same = |c: &&str| c.len() == code.len() && c.bytes().eq(code.bytes());
-            match dimension.segment_codes().iter().position(same) {
+            let slot = list
+                .iter()
+                .position(same_literal)
+                .or_else(|| list.iter().position(same));
+            match slot {
                 Some(slot) => tallies[slot] += 1,
                 None => *self.other.entry((dimension, code.to_owned())).or_default() += 1,
             }

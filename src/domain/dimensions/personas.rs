@@ -15,14 +15,16 @@ fn first_match_with_traits<const N: usize>(
     candidates: [(&'static str, Draft); N],
     fallback: &'static str,
 ) -> Decision {
-    let matched: Vec<&'static str> = candidates
+    let mut matched = candidates
         .iter()
         .filter(|(_, reason)| reason.matched())
-        .map(|(code, _)| *code)
-        .collect();
+        .map(|(code, _)| *code);
+    // Most customers match one rule at most: only further matches allocate.
+    let primary = matched.next();
+    let secondary: Vec<&'static str> = matched.collect();
     let reasons: Reasons = candidates.into_iter().map(|(_, reason)| reason).collect();
-    match matched.split_first() {
-        Some((primary, rest)) => Decision::new(primary, reasons).with_secondary(rest.to_vec()),
+    match primary {
+        Some(primary) => Decision::new(primary, reasons).with_secondary(secondary),
         None => Decision::new(fallback, reasons),
     }
 }
