@@ -10,6 +10,7 @@ mod ingest;
 mod predictive;
 mod recommend;
 mod resident;
+mod resident_index;
 mod segments;
 mod snapshot;
 

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use futures::StreamExt;
 
+use super::resident_index::Customers;
 use crate::domain::compact::CompactHistory;
 use crate::domain::history::{CustomerProfile, Event, History};
 use crate::domain::prefetch::{prefetch, prefetch_value};
@@ -28,8 +29,6 @@ const ID_PAGE: u32 = 100_000;
 fn load_parallelism() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get()) + 1
 }
-
-type Customers = BTreeMap<Arc<str>, Arc<CompactHistory>>;
 
 /// Compact histories by customer id, in id order.
 #[derive(Default)]
@@ -106,7 +105,7 @@ impl ResidentHistories {
         // A first load builds the set aside; a reload replaces it page by page, so that it
         // never holds two copies of the population.
         let reloading = self.is_loaded();
-        let mut fresh = Customers::new();
+        let mut fresh = Customers::default();
         let mut seen: HashSet<Arc<str>> = HashSet::new();
         let loaded = Self::read_all(store, |page| {
             if !reloading {
@@ -126,7 +125,7 @@ impl ResidentHistories {
             self.forget_listing();
             if reloading {
                 // Erased elsewhere; this process's own new customers are re-read below.
-                resident.retain(|id, _| seen.contains(id));
+                resident.retain(|id| seen.contains(id));
             } else {
                 *resident = fresh;
             }
@@ -249,12 +248,8 @@ impl ResidentHistories {
         let Ok(customers) = self.customers.read() else {
             return Vec::new();
         };
-        let range = match after {
-            Some(after) => customers
-                .range::<str, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded)),
-            None => customers.range::<str, _>(..),
-        };
-        range
+        customers
+            .after(after)
             .take(limit)
             .map(|(id, history)| (id.clone(), history.clone()))
             .collect()
@@ -288,11 +283,7 @@ impl ResidentHistories {
         };
         self.forget_listing();
         for (id, new_events) in by_customer {
-            let entry = customers
-                .entry(Arc::from(id))
-                .or_insert_with(|| Arc::new(CompactHistory::default()));
-            // Readers holding the old history keep it; this customer gets a new one.
-            if !Arc::make_mut(entry).extend(new_events) {
+            if !customers.modify(id, |history| history.extend(new_events)) {
                 rebuild.push(id.to_owned());
             }
         }
@@ -324,10 +315,7 @@ impl ResidentHistories {
         }
         if let Ok(mut customers) = self.customers.write() {
             self.forget_listing();
-            let entry = customers
-                .entry(Arc::from(profile.id.as_str()))
-                .or_insert_with(|| Arc::new(CompactHistory::default()));
-            Arc::make_mut(entry).set_profile(Some(profile));
+            customers.modify(&profile.id, |history| history.set_profile(Some(profile)));
         }
     }
 
