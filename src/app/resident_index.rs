@@ -2,7 +2,6 @@
 //! whole-population scans, and hashed for the single lookups of classification calls, where a
 //! walk down a B-tree of a million string ids cost as much as the classification itself.
 
-use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
@@ -55,24 +54,23 @@ impl Customers {
     /// Changes one customer's history in place (an empty one when unknown) and returns what
     /// `change` returns.
     pub fn modify<R>(&mut self, id: &str, change: impl FnOnce(&mut CompactHistory) -> R) -> R {
-        // Dropped from the hashed index first: with a second reference, `make_mut` would copy
-        // the history on every write.
-        self.by_id.remove(id);
-        let (key, entry) = match self.ordered.entry(Arc::from(id)) {
-            Entry::Occupied(entry) => (entry.key().clone(), entry.into_mut()),
-            Entry::Vacant(entry) => (entry.key().clone(), entry.insert(Arc::default())),
+        // Taken out of the hashed index first: with a second reference, `make_mut` would copy
+        // the history on every write. The key it held is reused, so a known id costs no copy.
+        let key = match self.by_id.remove_entry(id) {
+            Some((key, _)) => key,
+            None => Arc::from(id),
         };
+        let entry = self.ordered.entry(key.clone()).or_default();
         // Readers holding the old history keep it; this customer gets a new one.
         let result = change(Arc::make_mut(entry));
         self.by_id.insert(key, entry.clone());
         result
     }
 
-    /// Keeps only the customers `keep` accepts.
-    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+    /// Keeps only the customers `keep` accepts; it is asked once per index.
+    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
         self.ordered.retain(|id, _| keep(id));
-        let ordered = &self.ordered;
-        self.by_id.retain(|id, _| ordered.contains_key(id));
+        self.by_id.retain(|id, _| keep(id));
     }
 }
 

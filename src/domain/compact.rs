@@ -154,9 +154,13 @@ impl CompactHistory {
             _ => true,
         };
         self.reserve_exactly_for(&sorted);
-        let added_orders = sorted
+        let mut added_order_keys: Vec<u64> = sorted
             .iter()
-            .any(|e| matches!(e.payload, EventPayload::Order(_)));
+            .filter_map(|e| match &e.payload {
+                EventPayload::Order(order) => Some(key_of(&order.order_id)),
+                _ => None,
+            })
+            .collect();
         for event in sorted {
             self.push(event);
         }
@@ -164,23 +168,29 @@ impl CompactHistory {
             // Stable: new events are already in order and never share an instant with old ones.
             self.facts.sort_by_key(|f| f.at);
         }
-        if added_orders {
-            self.repeated_order_keys = self.find_repeated_order_keys();
+        // Facts only grow, so a repeat found once stays one.
+        if !self.repeated_order_keys && !added_order_keys.is_empty() {
+            self.repeated_order_keys = self.repeats_any(&mut added_order_keys);
         }
         true
     }
 
-    fn find_repeated_order_keys(&self) -> bool {
-        let mut keys: Vec<u64> = self
+    /// Whether one of the order keys just added is now on two orders. One pass over the
+    /// facts, so an ingest of one order does not sort a large account's keys again.
+    fn repeats_any(&self, added: &mut [u64]) -> bool {
+        added.sort_unstable();
+        if added.windows(2).any(|pair| pair[0] == pair[1]) {
+            return true;
+        }
+        // Without a repeat each added key is on exactly one order: its own.
+        let carrying = self
             .facts
             .iter()
-            .filter_map(|fact| match fact.kind {
-                FactKind::Order(order) => Some(order.key),
-                _ => None,
+            .filter(|fact| {
+                matches!(fact.kind, FactKind::Order(order) if added.binary_search(&order.key).is_ok())
             })
-            .collect();
-        keys.sort_unstable();
-        keys.windows(2).any(|pair| pair[0] == pair[1])
+            .count();
+        carrying > added.len()
     }
 
     /// Whether two orders share an id (a history the store would not have accepted).
