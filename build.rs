@@ -25,10 +25,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     tonic_prost_build::configure()
         .btree_map(".")
-        // Written by hand: it may carry results already encoded (src/api/wire.rs).
+        // Written by hand: they may carry classifications already encoded (src/api/wire.rs).
         .extern_path(
             ".segmenter.v1.BatchClassifyResponse",
             "crate::api::pb::BatchClassifyResponse",
+        )
+        .extern_path(
+            ".segmenter.v1.ClassifyResponse",
+            "crate::api::pb::ClassifyResponse",
         )
         .compile_fds(descriptors)?;
     Ok(())

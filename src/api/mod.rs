@@ -27,7 +27,7 @@ pub mod pb {
 
     tonic::include_proto!("segmenter.v1");
 
-    pub use super::wire::BatchClassifyResponse;
+    pub use super::wire::{BatchClassifyResponse, ClassifyResponse};
 
     /// The encoded descriptors of every `segmenter.v1` file (imports included), for reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] =

@@ -8,11 +8,12 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::convert::{
     dimension_from_proto, dimension_to_proto, locale_from_proto, optional_timestamp,
-    present_classification, snapshot_info_to_proto, Presentation, View,
+    snapshot_info_to_proto, Presentation, View,
 };
 use super::history::required_ref;
 use super::pb;
 use super::status::ApiError;
+use super::wire::{encode_presented, typical_len};
 use crate::app::{App, ClassifyOptions, SnapshotChoice};
 use crate::domain::validate::{path, Violations};
 
@@ -103,13 +104,14 @@ impl pb::segmentation_service_server::SegmentationService for SegmentationApi {
             .classify(&reference, &options)
             .await
             .map_err(ApiError::from)?;
-        Ok(Response::new(pb::ClassifyResponse {
-            classification: Some(present_classification(
-                classified.classification,
-                &classified.rules.rules,
-                presentation,
-            )),
-        }))
+        let mut encoded = Vec::with_capacity(typical_len(presentation.view));
+        encode_presented(
+            classified.classification,
+            &classified.rules.rules,
+            presentation,
+            &mut encoded,
+        );
+        Ok(Response::new(pb::ClassifyResponse::encoded(encoded.into())))
     }
 
     type BatchClassifyStream = ResponseStream<pb::BatchClassifyResponse>;

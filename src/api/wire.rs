@@ -1,12 +1,14 @@
 //! Protobuf written straight from domain values where building the messages first is most of
-//! the cost: the codes view of a classification, and `BatchClassifyResponse`s whose results
-//! were encoded by the threads that classified them.
+//! the cost: classifications in either view, `ClassifyResponse`s that carry one, and
+//! `BatchClassifyResponse`s whose results were encoded by the threads that classified them.
 //!
 //! A nightly sync streams a million classifications. Built as `pb` messages and encoded by
 //! prost, each costs a dozen string copies, and an encoding whose nested lengths are computed
 //! once per level above them (four levels here), all on the one task that writes the stream.
-//! Written here, each length is computed once, and on every core. The bytes are the ones prost
-//! writes for the same message (tests compare them).
+//! Written here, each length is computed once, and on every core. A full classification is
+//! ~8 KB of rendered reasons: as `pb` messages, every rule and fact name is copied into a
+//! `String` of its own only to be encoded and freed, which is most of a Classify call's
+//! allocation. The bytes are the ones prost writes for the same message (tests compare them).
 
 use prost::bytes::{Buf, BufMut, Bytes};
 use prost::encoding::{
@@ -15,12 +17,12 @@ use prost::encoding::{
 use prost::{DecodeError, Message};
 
 use super::convert::{
-    classification_to_proto, dimension_to_proto, predictive_scores_to_proto, rfm_scores_to_proto,
+    dimension_to_proto, features_to_proto, predictive_scores_to_proto, rfm_scores_to_proto,
     snapshot_info_to_proto, timestamp_to_proto, Presentation, View,
 };
 use super::pb;
-use crate::domain::dimensions::{Assignment, Classification};
-use crate::domain::rules::RuleSet;
+use crate::domain::dimensions::{Assignment, Classification, Fact, Reason};
+use crate::domain::rules::{Locale, RuleSet};
 
 /// `segmenter.v1.BatchClassifyResponse`. Besides `results`, it may carry results already in
 /// wire form ([`BatchClassifyResponse::encoded`]), sent after them. A decoded response holds
@@ -84,9 +86,80 @@ impl Message for BatchClassifyResponse {
     }
 }
 
+/// `segmenter.v1.ClassifyResponse`, whose classification may come already in wire form
+/// ([`ClassifyResponse::encoded`]). A decoded response holds it in `classification`.
+#[derive(Clone, PartialEq, Default, Debug)]
+pub struct ClassifyResponse {
+    pub classification: Option<pb::Classification>,
+    /// An encoded `Classification`, written as field 1 when `classification` is `None`.
+    encoded: Option<Bytes>,
+}
+
+impl ClassifyResponse {
+    /// A response of a built classification, as prost would make it.
+    pub fn of(classification: pb::Classification) -> Self {
+        Self {
+            classification: Some(classification),
+            encoded: None,
+        }
+    }
+
+    /// A response of a classification written by [`encode_presented`].
+    pub fn encoded(classification: Bytes) -> Self {
+        Self {
+            classification: None,
+            encoded: Some(classification),
+        }
+    }
+}
+
+const CLASSIFICATION: u32 = 1;
+
+impl Message for ClassifyResponse {
+    fn encode_raw(&self, buf: &mut impl BufMut) {
+        if let Some(classification) = &self.classification {
+            encoding::message::encode(CLASSIFICATION, classification, buf);
+        } else if let Some(encoded) = &self.encoded {
+            encode_key(CLASSIFICATION, WireType::LengthDelimited, buf);
+            encode_varint(encoded.len() as u64, buf);
+            buf.put_slice(encoded);
+        }
+    }
+
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: WireType,
+        buf: &mut impl Buf,
+        ctx: DecodeContext,
+    ) -> Result<(), DecodeError> {
+        if tag == CLASSIFICATION {
+            let classification = self.classification.get_or_insert_with(Default::default);
+            encoding::message::merge(wire_type, classification, buf, ctx)
+        } else {
+            encoding::skip_field(wire_type, tag, buf, ctx)
+        }
+    }
+
+    fn encoded_len(&self) -> usize {
+        match (&self.classification, &self.encoded) {
+            (Some(classification), _) => {
+                encoding::message::encoded_len(CLASSIFICATION, classification)
+            }
+            (None, Some(encoded)) => length_delimited_len(CLASSIFICATION, encoded.len()),
+            (None, None) => 0,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.classification = None;
+        self.encoded = None;
+    }
+}
+
 /// Appends one `BatchClassifyResult` as a field-1 entry of a `BatchClassifyResponse`: its
 /// `outcome` is left out, and `classification` (an encoded `Classification`, see
-/// [`encode_classification`]) stands in for it when given.
+/// [`encode_presented`]) stands in for it when given.
 pub fn encode_result(
     result: &pb::BatchClassifyResult,
     classification: Option<&[u8]>,
@@ -111,24 +184,31 @@ pub fn typical_len(view: View) -> usize {
     }
 }
 
-/// `classification` encoded in the caller's presentation.
+/// `classification` encoded in the caller's presentation: the bytes prost writes for
+/// `present_classification` of it.
 pub fn encode_presented(
     classification: Classification,
     rules: &RuleSet,
     presentation: Presentation,
     out: &mut Vec<u8>,
 ) {
-    match presentation.view {
-        View::Codes => encode_classification(&classification, out),
-        View::Full => {
-            classification_to_proto(classification, rules, presentation.locale).encode_raw(out)
-        }
-    }
+    let detail = match presentation.view {
+        View::Codes => Detail::Codes,
+        View::Full => Detail::Full(rules, presentation.locale),
+    };
+    encode_with(&classification, detail, out);
 }
 
-/// `classification` in the codes view (`classification_codes_to_proto`), encoded.
-pub fn encode_classification(classification: &Classification, out: &mut Vec<u8>) {
-    let c = classification;
+/// What an encoded classification carries besides codes.
+#[derive(Clone, Copy)]
+enum Detail<'r> {
+    Codes,
+    /// Display names from the rule set in the locale, reasons, secondary traits and features.
+    Full(&'r RuleSet, Locale),
+}
+
+/// Fields in tag order, as prost writes them.
+fn encode_with(c: &Classification, detail: Detail<'_>, out: &mut Vec<u8>) {
     encode_string(1, &c.customer_id, out);
     if c.known {
         encoding::bool::encode(2, &true, out);
@@ -137,30 +217,48 @@ pub fn encode_classification(classification: &Classification, out: &mut Vec<u8>)
     encode_string(4, &c.rule_set_version, out);
     encoding::message::encode(5, &snapshot_info_to_proto(&c.snapshot), out);
     for assignment in &c.assignments {
-        encode_assignment(assignment, out);
+        encode_assignment(assignment, detail, out);
     }
     if let Some(scores) = &c.rfm_scores {
         encoding::message::encode(7, &rfm_scores_to_proto(scores), out);
+    }
+    if let Detail::Full(..) = detail {
+        encoding::message::encode(8, &features_to_proto(&c.features), out);
     }
     if let Some(prediction) = &c.prediction {
         encoding::message::encode(9, &predictive_scores_to_proto(prediction), out);
     }
 }
 
-/// An `Assignment` of the codes view: dimension, code and pinned flag (field 6 of its
-/// classification).
-fn encode_assignment(assignment: &Assignment, out: &mut Vec<u8>) {
+/// An `Assignment` (field 6 of its classification). The codes view has dimension, code and
+/// pinned flag only.
+fn encode_assignment(assignment: &Assignment, detail: Detail<'_>, out: &mut Vec<u8>) {
     let dimension = dimension_to_proto(assignment.dimension);
     let code = assignment.code.as_ref();
+    let display_name = match detail {
+        Detail::Codes => "",
+        Detail::Full(rules, locale) => rules.display_name(assignment.dimension, code, locale),
+    };
+    let full = matches!(detail, Detail::Full(..));
     let mut len = 0;
     if dimension != 0 {
         len += encoding::int32::encoded_len(1, &dimension);
     }
-    if !code.is_empty() {
-        len += length_delimited_len(2, code.len());
-    }
+    len += string_len(2, code) + string_len(3, display_name);
     if assignment.pinned {
         len += key_len(4) + 1;
+    }
+    if full {
+        len += assignment
+            .reasons
+            .iter()
+            .map(|reason| length_delimited_len(5, reason_len(reason)))
+            .sum::<usize>();
+        len += assignment
+            .secondary_traits
+            .iter()
+            .map(|t| length_delimited_len(6, t.len()))
+            .sum::<usize>();
     }
     encode_key(6, WireType::LengthDelimited, out);
     encode_varint(len as u64, out);
@@ -168,8 +266,62 @@ fn encode_assignment(assignment: &Assignment, out: &mut Vec<u8>) {
         encoding::int32::encode(1, &dimension, out);
     }
     encode_string(2, code, out);
+    encode_string(3, display_name, out);
     if assignment.pinned {
         encoding::bool::encode(4, &true, out);
+    }
+    if full {
+        for reason in &assignment.reasons {
+            encode_reason(reason, out);
+        }
+        // Repeated strings are written even when empty.
+        for name in &assignment.secondary_traits {
+            encode_bytes(6, name.as_bytes(), out);
+        }
+    }
+}
+
+/// A `Reason` (field 5 of its assignment).
+fn encode_reason(reason: &Reason, out: &mut Vec<u8>) {
+    encode_key(5, WireType::LengthDelimited, out);
+    encode_varint(reason_len(reason) as u64, out);
+    encode_string(1, &reason.rule, out);
+    if reason.matched {
+        encoding::bool::encode(2, &true, out);
+    }
+    for (tag, facts) in [(3, &reason.observed), (4, &reason.thresholds)] {
+        for fact in facts {
+            encode_key(tag, WireType::LengthDelimited, out);
+            encode_varint(fact_len(fact) as u64, out);
+            encode_string(1, &fact.name, out);
+            encode_string(2, &fact.value, out);
+        }
+    }
+}
+
+fn reason_len(reason: &Reason) -> usize {
+    let facts = |tag: u32, facts: &[Fact]| -> usize {
+        facts
+            .iter()
+            .map(|fact| length_delimited_len(tag, fact_len(fact)))
+            .sum()
+    };
+    string_len(1, &reason.rule)
+        + if reason.matched { key_len(2) + 1 } else { 0 }
+        + facts(3, &reason.observed)
+        + facts(4, &reason.thresholds)
+}
+
+fn fact_len(fact: &Fact) -> usize {
+    string_len(1, &fact.name) + string_len(2, &fact.value)
+}
+
+/// The length of a string field as [`encode_string`] writes it.
+fn string_len(tag: u32, value: &str) -> usize {
+    if value.is_empty() {
+        0
+    } else {
+        length_delimited_len(tag, value.len())
     }
 }
 

@@ -1,9 +1,9 @@
 use prost::Message;
 
 use super::*;
-use crate::api::convert::classification_codes_to_proto;
-use crate::domain::dimensions::Dimension;
-use crate::domain::testkit::{classify_alone, HistoryBuilder};
+use crate::api::convert::{classification_codes_to_proto, classification_to_proto};
+use crate::domain::dimensions::{Dimension, Reason};
+use crate::domain::testkit::{self, classify_alone, HistoryBuilder};
 
 /// Classifications that exercise every optional part of the codes view: unknown customers,
 /// buyers with scores and predictions, pinned segments.
@@ -29,7 +29,30 @@ fn classifications() -> Vec<Classification> {
     bare.rule_set_version.clear();
     bare.rfm_scores = None;
     bare.prediction = None;
-    vec![unknown, buyer, pinned, bare]
+    // What the full view must write or leave out: empty texts, unmatched rules without facts,
+    // secondary traits, one of them empty.
+    let mut edges = buyer.clone();
+    let persona = &mut edges.assignments[Dimension::SalesPersona as usize];
+    persona.secondary_traits = vec!["PRICE_SENSITIVE".to_owned(), String::new()];
+    persona.reasons.push(Reason::new("", false));
+    persona.reasons.push(
+        Reason::new("edge.empty", true)
+            .observed("", "")
+            .threshold("limit", ""),
+    );
+    vec![unknown, buyer, pinned, bare, edges]
+}
+
+/// `classification` written in the codes view.
+fn codes_written(classification: &Classification) -> Vec<u8> {
+    let rules = testkit::rules();
+    let codes = Presentation {
+        view: View::Codes,
+        ..Presentation::default()
+    };
+    let mut written = Vec::new();
+    encode_presented(classification.clone(), &rules.rules, codes, &mut written);
+    written
 }
 
 fn prost_bytes(classification: &Classification) -> Vec<u8> {
@@ -39,17 +62,63 @@ fn prost_bytes(classification: &Classification) -> Vec<u8> {
 #[test]
 fn the_codes_view_is_written_as_prost_writes_it() {
     for classification in classifications() {
-        let mut written = Vec::new();
-        encode_classification(&classification, &mut written);
+        let written = codes_written(&classification);
         assert_eq!(written, prost_bytes(&classification), "{classification:?}");
     }
 }
 
 #[test]
+fn the_full_view_is_written_as_prost_writes_it() {
+    let rules = testkit::rules();
+    for locale in [Locale::En, Locale::ZhCn] {
+        let presentation = Presentation {
+            locale,
+            view: View::Full,
+        };
+        for classification in classifications() {
+            let built = classification_to_proto(classification.clone(), &rules.rules, locale);
+            assert!(built.assignments.iter().any(|a| !a.reasons.is_empty()));
+            let mut written = Vec::new();
+            encode_presented(classification, &rules.rules, presentation, &mut written);
+            assert_eq!(written, built.encode_to_vec(), "{built:?}");
+        }
+    }
+}
+
+#[test]
+fn a_classify_response_sends_a_written_classification_as_a_built_one() {
+    let rules = testkit::rules();
+    for classification in classifications() {
+        let built = classification_to_proto(classification.clone(), &rules.rules, Locale::En);
+        let mut written = Vec::new();
+        encode_presented(
+            classification,
+            &rules.rules,
+            Presentation::default(),
+            &mut written,
+        );
+        let sent = ClassifyResponse::encoded(written.into());
+        let expected = ClassifyResponse::of(built);
+        assert_eq!(sent.encoded_len(), expected.encoded_len());
+        let bytes = sent.encode_to_vec();
+        assert_eq!(bytes, expected.encode_to_vec());
+        assert_eq!(
+            ClassifyResponse::decode(bytes.as_slice()).unwrap(),
+            expected
+        );
+    }
+    let empty = ClassifyResponse::default();
+    assert_eq!(
+        (empty.encoded_len(), empty.encode_to_vec()),
+        (0, Vec::new())
+    );
+    assert_eq!(ClassifyResponse::decode(&[][..]).unwrap(), empty);
+}
+
+#[test]
 fn pinned_assignments_keep_their_flag_and_code() {
     let pinned = &classifications()[2];
-    let mut written = Vec::new();
-    encode_classification(pinned, &mut written);
+    let written = codes_written(pinned);
     let decoded = pb::Classification::decode(written.as_slice()).unwrap();
     let lifecycle = decoded
         .assignments
@@ -79,8 +148,7 @@ fn written_results_decode_as_the_results_prost_would_send() {
             customer: Some(reference(&classification.customer_id)),
             outcome: None,
         };
-        let mut encoded = Vec::new();
-        encode_classification(&classification, &mut encoded);
+        let encoded = codes_written(&classification);
         encode_result(&result, Some(&encoded), &mut written);
         expected.push(pb::BatchClassifyResult {
             outcome: Some(pb::batch_classify_result::Outcome::Classification(
