@@ -13,7 +13,6 @@ use super::convert::{
 use super::history::required_ref;
 use super::pb;
 use super::status::ApiError;
-use super::wire::{encode_presented, typical_len};
 use crate::app::{App, ClassifyOptions, SnapshotChoice};
 use crate::domain::validate::{path, Violations};
 
@@ -104,14 +103,11 @@ impl pb::segmentation_service_server::SegmentationService for SegmentationApi {
             .classify(&reference, &options)
             .await
             .map_err(ApiError::from)?;
-        let mut encoded = Vec::with_capacity(typical_len(presentation.view));
-        encode_presented(
+        Ok(Response::new(pb::ClassifyResponse::written(
             classified.classification,
-            &classified.rules.rules,
+            classified.rules,
             presentation,
-            &mut encoded,
-        );
-        Ok(Response::new(pb::ClassifyResponse::encoded(encoded.into())))
+        )))
     }
 
     type BatchClassifyStream = ResponseStream<pb::BatchClassifyResponse>;

@@ -10,6 +10,8 @@
 //! `String` of its own only to be encoded and freed, which is most of a Classify call's
 //! allocation. The bytes are the ones prost writes for the same message (tests compare them).
 
+use std::sync::Arc;
+
 use prost::bytes::{Buf, BufMut, Bytes};
 use prost::encoding::{
     self, encode_key, encode_varint, encoded_len_varint, key_len, DecodeContext, WireType,
@@ -22,7 +24,7 @@ use super::convert::{
 };
 use super::pb;
 use crate::domain::dimensions::{Assignment, Classification, Fact, Reason};
-use crate::domain::rules::{Locale, RuleSet};
+use crate::domain::rules::{Locale, RuleSet, VersionedRules};
 
 /// `segmenter.v1.BatchClassifyResponse`. Besides `results`, it may carry results already in
 /// wire form ([`BatchClassifyResponse::encoded`]), sent after them. A decoded response holds
@@ -86,13 +88,39 @@ impl Message for BatchClassifyResponse {
     }
 }
 
-/// `segmenter.v1.ClassifyResponse`, whose classification may come already in wire form
-/// ([`ClassifyResponse::encoded`]). A decoded response holds it in `classification`.
+/// `segmenter.v1.ClassifyResponse`, whose classification may be a domain one that is written
+/// in the caller's presentation straight into the transport's buffer
+/// ([`ClassifyResponse::written`]): no `pb` messages, no buffer of its own to copy from. A
+/// decoded response holds it in `classification`.
 #[derive(Clone, PartialEq, Default, Debug)]
 pub struct ClassifyResponse {
     pub classification: Option<pb::Classification>,
-    /// An encoded `Classification`, written as field 1 when `classification` is `None`.
-    encoded: Option<Bytes>,
+    written: Option<Box<Written>>,
+}
+
+/// A classification to write, with what presenting it needs.
+#[derive(Clone, Debug)]
+struct Written {
+    classification: Classification,
+    rules: Arc<VersionedRules>,
+    presentation: Presentation,
+}
+
+impl Written {
+    fn detail(&self) -> Detail<'_> {
+        detail_of(&self.rules.rules, self.presentation)
+    }
+}
+
+/// Two responses are equal when they send the same bytes.
+impl PartialEq for Written {
+    fn eq(&self, other: &Self) -> bool {
+        let mut mine = Vec::new();
+        let mut theirs = Vec::new();
+        encode_with(&self.classification, self.detail(), &mut mine);
+        encode_with(&other.classification, other.detail(), &mut theirs);
+        mine == theirs
+    }
 }
 
 impl ClassifyResponse {
@@ -100,15 +128,23 @@ impl ClassifyResponse {
     pub fn of(classification: pb::Classification) -> Self {
         Self {
             classification: Some(classification),
-            encoded: None,
+            written: None,
         }
     }
 
-    /// A response of a classification written by [`encode_presented`].
-    pub fn encoded(classification: Bytes) -> Self {
+    /// A response that writes `classification` as `present_classification` would present it.
+    pub fn written(
+        classification: Classification,
+        rules: Arc<VersionedRules>,
+        presentation: Presentation,
+    ) -> Self {
         Self {
             classification: None,
-            encoded: Some(classification),
+            written: Some(Box::new(Written {
+                classification,
+                rules,
+                presentation,
+            })),
         }
     }
 }
@@ -119,10 +155,14 @@ impl Message for ClassifyResponse {
     fn encode_raw(&self, buf: &mut impl BufMut) {
         if let Some(classification) = &self.classification {
             encoding::message::encode(CLASSIFICATION, classification, buf);
-        } else if let Some(encoded) = &self.encoded {
+        } else if let Some(written) = &self.written {
+            let detail = written.detail();
             encode_key(CLASSIFICATION, WireType::LengthDelimited, buf);
-            encode_varint(encoded.len() as u64, buf);
-            buf.put_slice(encoded);
+            encode_varint(
+                classification_len(&written.classification, detail) as u64,
+                buf,
+            );
+            encode_with(&written.classification, detail, buf);
         }
     }
 
@@ -142,18 +182,21 @@ impl Message for ClassifyResponse {
     }
 
     fn encoded_len(&self) -> usize {
-        match (&self.classification, &self.encoded) {
+        match (&self.classification, &self.written) {
             (Some(classification), _) => {
                 encoding::message::encoded_len(CLASSIFICATION, classification)
             }
-            (None, Some(encoded)) => length_delimited_len(CLASSIFICATION, encoded.len()),
+            (None, Some(written)) => length_delimited_len(
+                CLASSIFICATION,
+                classification_len(&written.classification, written.detail()),
+            ),
             (None, None) => 0,
         }
     }
 
     fn clear(&mut self) {
         self.classification = None;
-        self.encoded = None;
+        self.written = None;
     }
 }
 
@@ -192,11 +235,14 @@ pub fn encode_presented(
     presentation: Presentation,
     out: &mut Vec<u8>,
 ) {
-    let detail = match presentation.view {
+    encode_with(&classification, detail_of(rules, presentation), out);
+}
+
+fn detail_of(rules: &RuleSet, presentation: Presentation) -> Detail<'_> {
+    match presentation.view {
         View::Codes => Detail::Codes,
         View::Full => Detail::Full(rules, presentation.locale),
-    };
-    encode_with(&classification, detail, out);
+    }
 }
 
 /// What an encoded classification carries besides codes.
@@ -207,8 +253,32 @@ enum Detail<'r> {
     Full(&'r RuleSet, Locale),
 }
 
+/// The length of what [`encode_with`] writes.
+fn classification_len(c: &Classification, detail: Detail<'_>) -> usize {
+    let mut len = string_len(1, &c.customer_id)
+        + if c.known { key_len(2) + 1 } else { 0 }
+        + encoding::message::encoded_len(3, &timestamp_to_proto(c.as_of))
+        + string_len(4, &c.rule_set_version)
+        + encoding::message::encoded_len(5, &snapshot_info_to_proto(&c.snapshot));
+    len += c
+        .assignments
+        .iter()
+        .map(|a| length_delimited_len(6, assignment_len(a, detail)))
+        .sum::<usize>();
+    if let Some(scores) = &c.rfm_scores {
+        len += encoding::message::encoded_len(7, &rfm_scores_to_proto(scores));
+    }
+    if let Detail::Full(..) = detail {
+        len += encoding::message::encoded_len(8, &features_to_proto(&c.features));
+    }
+    if let Some(prediction) = &c.prediction {
+        len += encoding::message::encoded_len(9, &predictive_scores_to_proto(prediction));
+    }
+    len
+}
+
 /// Fields in tag order, as prost writes them.
-fn encode_with(c: &Classification, detail: Detail<'_>, out: &mut Vec<u8>) {
+fn encode_with(c: &Classification, detail: Detail<'_>, out: &mut impl BufMut) {
     encode_string(1, &c.customer_id, out);
     if c.known {
         encoding::bool::encode(2, &true, out);
@@ -230,25 +300,28 @@ fn encode_with(c: &Classification, detail: Detail<'_>, out: &mut Vec<u8>) {
     }
 }
 
-/// An `Assignment` (field 6 of its classification). The codes view has dimension, code and
-/// pinned flag only.
-fn encode_assignment(assignment: &Assignment, detail: Detail<'_>, out: &mut Vec<u8>) {
-    let dimension = dimension_to_proto(assignment.dimension);
-    let code = assignment.code.as_ref();
-    let display_name = match detail {
+/// An assignment's display name in the view: none in the codes view.
+fn display_name<'a>(assignment: &'a Assignment, detail: Detail<'a>) -> &'a str {
+    match detail {
         Detail::Codes => "",
-        Detail::Full(rules, locale) => rules.display_name(assignment.dimension, code, locale),
-    };
-    let full = matches!(detail, Detail::Full(..));
+        Detail::Full(rules, locale) => {
+            rules.display_name(assignment.dimension, &assignment.code, locale)
+        }
+    }
+}
+
+/// The length of an `Assignment` as [`encode_assignment`] writes it.
+fn assignment_len(assignment: &Assignment, detail: Detail<'_>) -> usize {
+    let dimension = dimension_to_proto(assignment.dimension);
     let mut len = 0;
     if dimension != 0 {
         len += encoding::int32::encoded_len(1, &dimension);
     }
-    len += string_len(2, code) + string_len(3, display_name);
+    len += string_len(2, &assignment.code) + string_len(3, display_name(assignment, detail));
     if assignment.pinned {
         len += key_len(4) + 1;
     }
-    if full {
+    if let Detail::Full(..) = detail {
         len += assignment
             .reasons
             .iter()
@@ -260,17 +333,24 @@ fn encode_assignment(assignment: &Assignment, detail: Detail<'_>, out: &mut Vec<
             .map(|t| length_delimited_len(6, t.len()))
             .sum::<usize>();
     }
+    len
+}
+
+/// An `Assignment` (field 6 of its classification). The codes view has dimension, code and
+/// pinned flag only.
+fn encode_assignment(assignment: &Assignment, detail: Detail<'_>, out: &mut impl BufMut) {
+    let dimension = dimension_to_proto(assignment.dimension);
     encode_key(6, WireType::LengthDelimited, out);
-    encode_varint(len as u64, out);
+    encode_varint(assignment_len(assignment, detail) as u64, out);
     if dimension != 0 {
         encoding::int32::encode(1, &dimension, out);
     }
-    encode_string(2, code, out);
-    encode_string(3, display_name, out);
+    encode_string(2, &assignment.code, out);
+    encode_string(3, display_name(assignment, detail), out);
     if assignment.pinned {
         encoding::bool::encode(4, &true, out);
     }
-    if full {
+    if let Detail::Full(..) = detail {
         for reason in &assignment.reasons {
             encode_reason(reason, out);
         }
@@ -282,7 +362,7 @@ fn encode_assignment(assignment: &Assignment, detail: Detail<'_>, out: &mut Vec<
 }
 
 /// A `Reason` (field 5 of its assignment).
-fn encode_reason(reason: &Reason, out: &mut Vec<u8>) {
+fn encode_reason(reason: &Reason, out: &mut impl BufMut) {
     encode_key(5, WireType::LengthDelimited, out);
     encode_varint(reason_len(reason) as u64, out);
     encode_string(1, &reason.rule, out);
@@ -326,13 +406,13 @@ fn string_len(tag: u32, value: &str) -> usize {
 }
 
 /// A string field as proto3 writes it: left out when empty.
-fn encode_string(tag: u32, value: &str, out: &mut Vec<u8>) {
+fn encode_string(tag: u32, value: &str, out: &mut impl BufMut) {
     if !value.is_empty() {
         encode_bytes(tag, value.as_bytes(), out);
     }
 }
 
-fn encode_bytes(tag: u32, value: &[u8], out: &mut Vec<u8>) {
+fn encode_bytes(tag: u32, value: &[u8], out: &mut impl BufMut) {
     encode_key(tag, WireType::LengthDelimited, out);
     encode_varint(value.len() as u64, out);
     out.put_slice(value);

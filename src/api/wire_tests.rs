@@ -1,7 +1,11 @@
+use std::sync::Arc;
+
 use prost::Message;
 
 use super::*;
-use crate::api::convert::{classification_codes_to_proto, classification_to_proto};
+use crate::api::convert::{
+    classification_codes_to_proto, classification_to_proto, present_classification,
+};
 use crate::domain::dimensions::{Dimension, Reason};
 use crate::domain::testkit::{self, classify_alone, HistoryBuilder};
 
@@ -87,25 +91,26 @@ fn the_full_view_is_written_as_prost_writes_it() {
 
 #[test]
 fn a_classify_response_sends_a_written_classification_as_a_built_one() {
-    let rules = testkit::rules();
-    for classification in classifications() {
-        let built = classification_to_proto(classification.clone(), &rules.rules, Locale::En);
-        let mut written = Vec::new();
-        encode_presented(
-            classification,
-            &rules.rules,
-            Presentation::default(),
-            &mut written,
-        );
-        let sent = ClassifyResponse::encoded(written.into());
-        let expected = ClassifyResponse::of(built);
-        assert_eq!(sent.encoded_len(), expected.encoded_len());
-        let bytes = sent.encode_to_vec();
-        assert_eq!(bytes, expected.encode_to_vec());
-        assert_eq!(
-            ClassifyResponse::decode(bytes.as_slice()).unwrap(),
-            expected
-        );
+    let rules = Arc::new(testkit::rules());
+    let presentations = [
+        (View::Full, Locale::En),
+        (View::Full, Locale::ZhCn),
+        (View::Codes, Locale::En),
+    ]
+    .map(|(view, locale)| Presentation { locale, view });
+    for presentation in presentations {
+        for classification in classifications() {
+            let built = present_classification(classification.clone(), &rules.rules, presentation);
+            let sent = ClassifyResponse::written(classification, rules.clone(), presentation);
+            let expected = ClassifyResponse::of(built);
+            assert_eq!(sent.encoded_len(), expected.encoded_len());
+            let bytes = sent.encode_to_vec();
+            assert_eq!(bytes, expected.encode_to_vec());
+            assert_eq!(
+                ClassifyResponse::decode(bytes.as_slice()).unwrap(),
+                expected
+            );
+        }
     }
     let empty = ClassifyResponse::default();
     assert_eq!(
