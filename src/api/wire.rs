@@ -10,7 +10,7 @@
 //! `String` of its own only to be encoded and freed, which is most of a Classify call's
 //! allocation. The bytes are the ones prost writes for the same message (tests compare them).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use prost::bytes::{Buf, BufMut, Bytes};
 use prost::encoding::{
@@ -104,11 +104,20 @@ struct Written {
     classification: Classification,
     rules: Arc<VersionedRules>,
     presentation: Presentation,
+    /// The encoded classification's length: prost asks for it before writing, and writing
+    /// needs it again for the field's length prefix.
+    len: OnceLock<usize>,
 }
 
 impl Written {
     fn detail(&self) -> Detail<'_> {
         detail_of(&self.rules.rules, self.presentation)
+    }
+
+    fn len(&self) -> usize {
+        *self
+            .len
+            .get_or_init(|| classification_len(&self.classification, self.detail()))
     }
 }
 
@@ -144,6 +153,7 @@ impl ClassifyResponse {
                 classification,
                 rules,
                 presentation,
+                len: OnceLock::new(),
             })),
         }
     }
@@ -158,10 +168,7 @@ impl Message for ClassifyResponse {
         } else if let Some(written) = &self.written {
             let detail = written.detail();
             encode_key(CLASSIFICATION, WireType::LengthDelimited, buf);
-            encode_varint(
-                classification_len(&written.classification, detail) as u64,
-                buf,
-            );
+            encode_varint(written.len() as u64, buf);
             encode_with(&written.classification, detail, buf);
         }
     }
@@ -186,10 +193,7 @@ impl Message for ClassifyResponse {
             (Some(classification), _) => {
                 encoding::message::encoded_len(CLASSIFICATION, classification)
             }
-            (None, Some(written)) => length_delimited_len(
-                CLASSIFICATION,
-                classification_len(&written.classification, written.detail()),
-            ),
+            (None, Some(written)) => length_delimited_len(CLASSIFICATION, written.len()),
             (None, None) => 0,
         }
     }
@@ -263,7 +267,7 @@ fn classification_len(c: &Classification, detail: Detail<'_>) -> usize {
     len += c
         .assignments
         .iter()
-        .map(|a| length_delimited_len(6, assignment_len(a, detail)))
+        .map(|a| length_delimited_len(6, assignment_len(a, display_name(a, detail), detail)))
         .sum::<usize>();
     if let Some(scores) = &c.rfm_scores {
         len += encoding::message::encoded_len(7, &rfm_scores_to_proto(scores));
@@ -310,14 +314,14 @@ fn display_name<'a>(assignment: &'a Assignment, detail: Detail<'a>) -> &'a str {
     }
 }
 
-/// The length of an `Assignment` as [`encode_assignment`] writes it.
-fn assignment_len(assignment: &Assignment, detail: Detail<'_>) -> usize {
+/// The length of an `Assignment` as [`encode_assignment`] writes it, with its display name.
+fn assignment_len(assignment: &Assignment, display_name: &str, detail: Detail<'_>) -> usize {
     let dimension = dimension_to_proto(assignment.dimension);
     let mut len = 0;
     if dimension != 0 {
         len += encoding::int32::encoded_len(1, &dimension);
     }
-    len += string_len(2, &assignment.code) + string_len(3, display_name(assignment, detail));
+    len += string_len(2, &assignment.code) + string_len(3, display_name);
     if assignment.pinned {
         len += key_len(4) + 1;
     }
@@ -341,12 +345,13 @@ fn assignment_len(assignment: &Assignment, detail: Detail<'_>) -> usize {
 fn encode_assignment(assignment: &Assignment, detail: Detail<'_>, out: &mut impl BufMut) {
     let dimension = dimension_to_proto(assignment.dimension);
     encode_key(6, WireType::LengthDelimited, out);
-    encode_varint(assignment_len(assignment, detail) as u64, out);
+    let name = display_name(assignment, detail);
+    encode_varint(assignment_len(assignment, name, detail) as u64, out);
     if dimension != 0 {
         encoding::int32::encode(1, &dimension, out);
     }
     encode_string(2, &assignment.code, out);
-    encode_string(3, display_name(assignment, detail), out);
+    encode_string(3, name, out);
     if assignment.pinned {
         encoding::bool::encode(4, &true, out);
     }
