@@ -1,5 +1,6 @@
 //! Whole-population views: the members of one segment, and counts per segment.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -97,9 +98,18 @@ impl App {
 struct Tally {
     customers: u64,
     per_dimension: Vec<Vec<u64>>,
+    /// Per dimension, the addresses of the code literals met so far, with their slots. The
+    /// rules return the same few `'static` literals over and over, but not always the very
+    /// ones the code list holds (the compiler need not merge equal literals), and comparing
+    /// the bytes of each code against the list cost a re-segmentation an eighth of its time.
+    slots_by_address: Vec<Vec<(LiteralAddress, usize)>>,
     /// Codes outside the dimension's list (a pin may name any code).
     other: BTreeMap<(Dimension, String), u64>,
 }
+
+/// Where a `'static` literal is, and how long: it names the same text for the life of the
+/// process. Owned codes (pins) are never keyed by address, as their memory is reused.
+type LiteralAddress = (usize, usize);
 
 impl Tally {
     fn new() -> Self {
@@ -109,26 +119,40 @@ impl Tally {
                 .iter()
                 .map(|d| vec![0; d.segment_codes().len()])
                 .collect(),
+            slots_by_address: vec![Vec::new(); Dimension::ALL.len()],
             other: BTreeMap::new(),
         }
     }
 
     fn add(&mut self, codes: &SegmentCodes) {
+        self.add_entries(codes.entries());
+    }
+
+    /// Counts one customer, given its code of every dimension in `Dimension::ALL` order.
+    fn add_entries<'c>(&mut self, codes: impl Iterator<Item = (Dimension, &'c Cow<'static, str>)>) {
         self.customers += 1;
-        for ((dimension, code), tallies) in codes.iter().zip(&mut self.per_dimension) {
-            let list = dimension.segment_codes();
-            // The rules mostly return the very literal the list holds, so comparing addresses
-            // usually settles it; else codes are a few bytes, compared inline, where a call to
-            // memcmp cost more.
-            let same_literal = |c: &&str| std::ptr::eq(*c, code);
-            let same = |c: &&str| c.len() == code.len() && c.bytes().eq(code.bytes());
-            let slot = list
-                .iter()
-                .position(same_literal)
-                .or_else(|| list.iter().position(same));
+        let tables = self
+            .per_dimension
+            .iter_mut()
+            .zip(&mut self.slots_by_address);
+        for ((dimension, code), (tallies, known)) in codes.zip(tables) {
+            let slot = match code {
+                Cow::Borrowed(literal) => {
+                    let address = (literal.as_ptr() as usize, literal.len());
+                    match known.iter().find(|(a, _)| *a == address) {
+                        Some((_, slot)) => Some(*slot),
+                        None => {
+                            let slot = slot_of(dimension, literal);
+                            known.extend(slot.map(|slot| (address, slot)));
+                            slot
+                        }
+                    }
+                }
+                Cow::Owned(pinned) => slot_of(dimension, pinned),
+            };
             match slot {
                 Some(slot) => tallies[slot] += 1,
-                None => *self.other.entry((dimension, code.to_owned())).or_default() += 1,
+                None => *self.other.entry((dimension, code.to_string())).or_default() += 1,
             }
         }
     }
@@ -166,6 +190,11 @@ impl Tally {
     }
 }
 
+/// The index of `code` in `dimension`'s code list.
+fn slot_of(dimension: Dimension, code: &str) -> Option<usize> {
+    dimension.segment_codes().iter().position(|c| *c == code)
+}
+
 fn count_segments(basis: &Basis, population: &Population) -> Tally {
     population
         .par_chunks(SCAN_CHUNK)
@@ -176,4 +205,69 @@ fn count_segments(basis: &Basis, population: &Population) -> Tally {
             tally
         })
         .reduce(Tally::new, Tally::merge)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same text at another address than the code list's literal, as when the compiler
+    /// keeps two copies of a literal.
+    fn elsewhere(code: &str) -> Cow<'static, str> {
+        Cow::Borrowed(Box::leak(code.to_owned().into_boxed_str()))
+    }
+
+    fn customer(rfm: Cow<'static, str>) -> Vec<(Dimension, Cow<'static, str>)> {
+        Dimension::ALL
+            .iter()
+            .map(|d| match d {
+                Dimension::Rfm => (*d, rfm.clone()),
+                _ => (*d, Cow::Borrowed(d.segment_codes()[0])),
+            })
+            .collect()
+    }
+
+    fn count(tally: &mut Tally, codes: &[(Dimension, Cow<'static, str>)]) {
+        tally.add_entries(codes.iter().map(|(d, c)| (*d, c)));
+    }
+
+    #[test]
+    fn a_code_counts_in_its_slot_whatever_its_address_or_ownership() {
+        let mut tally = Tally::new();
+        let listed = Cow::Borrowed(Dimension::Rfm.segment_codes()[1]);
+        let copy = elsewhere("IMPORTANT_DEVELOP");
+        let other_copy = elsewhere("GENERAL_KEEP");
+        for rfm in [listed, copy.clone(), copy, other_copy.clone(), other_copy] {
+            count(&mut tally, &customer(rfm));
+        }
+        count(
+            &mut tally,
+            &customer(Cow::Owned("IMPORTANT_DEVELOP".into())),
+        );
+        count(&mut tally, &customer(Cow::Owned("VIP".into())));
+        count(&mut tally, &customer(elsewhere("VIP")));
+
+        let counts = tally.by_dimension();
+        let rfm = &counts[&Dimension::Rfm];
+        assert_eq!(rfm["IMPORTANT_DEVELOP"], 4);
+        assert_eq!(rfm["GENERAL_KEEP"], 2);
+        assert_eq!(rfm["IMPORTANT_VALUE"], 0);
+        assert_eq!(rfm["VIP"], 2);
+        assert_eq!(counts[&Dimension::ValueTier]["HIGH"], 8);
+    }
+
+    #[test]
+    fn merged_tallies_add_up() {
+        let mut left = Tally::new();
+        let mut right = Tally::new();
+        count(&mut left, &customer(elsewhere("GENERAL_KEEP")));
+        count(&mut right, &customer(Cow::Borrowed("GENERAL_KEEP")));
+        count(&mut right, &customer(Cow::Owned("VIP".into())));
+        let merged = left.merge(right);
+        assert_eq!(merged.customers, 3);
+        let counts = merged.by_dimension();
+        assert_eq!(counts[&Dimension::Rfm]["GENERAL_KEEP"], 2);
+        assert_eq!(counts[&Dimension::Rfm]["VIP"], 1);
+        assert_eq!(counts[&Dimension::Lifecycle]["POTENTIAL"], 3);
+    }
 }

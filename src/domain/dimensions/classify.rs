@@ -155,10 +155,14 @@ impl SegmentCodes {
 
     /// Every dimension with its code, in `Dimension::ALL` order.
     pub fn iter(&self) -> impl Iterator<Item = (Dimension, &str)> {
-        Dimension::ALL
-            .iter()
-            .zip(&self.codes)
-            .map(|(dimension, code)| (*dimension, code.as_ref()))
+        self.entries()
+            .map(|(dimension, code)| (dimension, code.as_ref()))
+    }
+
+    /// Every dimension with its code as decided: borrowed when the rules chose one of their
+    /// literals, owned when a pin named it.
+    pub fn entries(&self) -> impl Iterator<Item = (Dimension, &Cow<'static, str>)> {
+        Dimension::ALL.iter().copied().zip(&self.codes)
     }
 }
 
