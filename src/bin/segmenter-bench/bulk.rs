@@ -103,18 +103,53 @@ pub async fn batch_classify(
 
 #[derive(Debug, Clone)]
 pub struct StatsOutcome {
+    /// The median run.
     pub elapsed: Duration,
+    /// Every run, in order.
+    pub runs: Vec<Duration>,
     pub customers: u64,
     /// RFM segment code to customers, `NONE` included.
     pub rfm: BTreeMap<String, u64>,
 }
 
-/// One GetSegmentStats call: every dimension of every customer recomputed and counted.
+/// `runs` GetSegmentStats calls, one after another: every dimension of every customer
+/// recomputed and counted each time. Every run must give the same counts.
 pub async fn segment_stats(
     connection: &mut Connection,
     options: pb::ClassifyOptions,
+    runs: usize,
     timeout: Duration,
 ) -> Result<StatsOutcome> {
+    let mut times = Vec::with_capacity(runs);
+    let mut first: Option<(u64, BTreeMap<String, u64>)> = None;
+    for _ in 0..runs.max(1) {
+        let (elapsed, counted) = one_segment_stats(connection, options.clone(), timeout).await?;
+        times.push(elapsed);
+        match &first {
+            Some(earlier) if *earlier != counted => {
+                bail!("GetSegmentStats counted differently from one run to the next")
+            }
+            Some(_) => {}
+            None => first = Some(counted),
+        }
+    }
+    let (customers, rfm) = first.ok_or_else(|| anyhow!("no GetSegmentStats run"))?;
+    let mut sorted = times.clone();
+    sorted.sort_unstable();
+    Ok(StatsOutcome {
+        elapsed: sorted[sorted.len() / 2],
+        runs: times,
+        customers,
+        rfm,
+    })
+}
+
+/// One GetSegmentStats call: its time, the customers counted and the RFM counts.
+async fn one_segment_stats(
+    connection: &mut Connection,
+    options: pb::ClassifyOptions,
+    timeout: Duration,
+) -> Result<(Duration, (u64, BTreeMap<String, u64>))> {
     let request = pb::GetSegmentStatsRequest {
         options: Some(options),
     };
@@ -135,11 +170,7 @@ pub async fn segment_stats(
         .iter()
         .map(|s| (s.code.clone(), s.customers))
         .collect();
-    Ok(StatsOutcome {
-        elapsed,
-        customers: response.customers,
-        rfm,
-    })
+    Ok((elapsed, (response.customers, rfm)))
 }
 
 #[derive(Debug, Clone)]

@@ -56,6 +56,10 @@ pub struct Args {
     /// Events streamed through IngestEvents [default: 1000000; 50000 with --quick].
     #[arg(long)]
     pub ingest_events: Option<u64>,
+    /// Runs of the full re-segmentation, and of DuckDB's RFM query; each side reports its
+    /// median, as one run of under a second varies by a tenth from run to run.
+    #[arg(long, default_value_t = 3)]
+    pub stats_runs: usize,
     /// Events per IngestEvents message.
     #[arg(long, default_value_t = 2_000)]
     pub ingest_chunk: usize,
@@ -115,6 +119,7 @@ impl Args {
             batch_message: self.batch_message.max(1),
             ingest_events: pick(self.ingest_events, 50_000, 1_000_000),
             ingest_chunk: self.ingest_chunk.max(1),
+            stats_runs: self.stats_runs.max(1),
             phase_timeout: Duration::from_secs(self.phase_timeout_seconds),
             startup_timeout: Duration::from_secs(self.startup_timeout_seconds),
             phases: if self.phases.is_empty() {

@@ -18,8 +18,10 @@ pub struct DuckDbOutcome {
     pub orders: u64,
     /// Reading the CSV into a table.
     pub load: Duration,
-    /// The RFM query alone.
+    /// The RFM query alone: the median run.
     pub query: Duration,
+    /// Every run of the query, in order.
+    pub query_runs: Vec<Duration>,
     /// Segment code to customers, `NONE` (no purchase) included.
     pub segments: BTreeMap<String, u64>,
 }
@@ -31,6 +33,7 @@ struct ScriptOutput {
     orders: u64,
     load_seconds: f64,
     query_seconds: f64,
+    query_runs: Vec<f64>,
     segments: BTreeMap<String, u64>,
 }
 
@@ -62,7 +65,8 @@ fn ensure_duckdb() -> Result<()> {
     Ok(())
 }
 
-pub fn run(population: &Population) -> Result<DuckDbOutcome> {
+/// Loads the orders once and runs the query `runs` times; the outcome holds the median.
+pub fn run(population: &Population, runs: usize) -> Result<DuckDbOutcome> {
     ensure_duckdb()?;
     let script = bench_dir().join("duckdb_rfm.py");
     let output = Command::new("python3")
@@ -73,6 +77,8 @@ pub fn run(population: &Population) -> Result<DuckDbOutcome> {
         .arg(&population.as_of)
         .arg("--customers")
         .arg(population.ids.len().to_string())
+        .arg("--runs")
+        .arg(runs.max(1).to_string())
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("cannot run {}", script.display()))?;
@@ -90,6 +96,11 @@ pub fn run(population: &Population) -> Result<DuckDbOutcome> {
         orders: parsed.orders,
         load: Duration::from_secs_f64(parsed.load_seconds),
         query: Duration::from_secs_f64(parsed.query_seconds),
+        query_runs: parsed
+            .query_runs
+            .into_iter()
+            .map(Duration::from_secs_f64)
+            .collect(),
         segments: parsed.segments,
     })
 }

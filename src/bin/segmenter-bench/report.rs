@@ -183,7 +183,11 @@ pub fn figures_table(columns: &[Column<'_>], shape: &Shape) -> Table {
         "< DuckDB RFM query",
         &|c| {
             outcome(&c.f.stats, |s| {
-                let ours = table::seconds(s.elapsed);
+                let mut ours = table::seconds(s.elapsed);
+                if s.runs.len() > 1 {
+                    let runs: Vec<String> = s.runs.iter().map(|r| table::seconds(*r)).collect();
+                    ours = format!("{ours} (median of {})", runs.join(", "));
+                }
                 let Some(duck) = c.duckdb else {
                     return format!("{ours} (no DuckDB figure)");
                 };
@@ -286,7 +290,12 @@ pub fn figures_table(columns: &[Column<'_>], shape: &Shape) -> Table {
             }) as &dyn Fn(&DuckDbOutcome) -> String,
         ),
         ("RFM query (8 segments, scores)", &|d: &DuckDbOutcome| {
-            format!("{} (DuckDB {})", table::seconds(d.query), d.version)
+            let mut query = table::seconds(d.query);
+            if d.query_runs.len() > 1 {
+                let runs: Vec<String> = d.query_runs.iter().map(|r| table::seconds(*r)).collect();
+                query = format!("{query} (median of {})", runs.join(", "));
+            }
+            format!("{query} (DuckDB {})", d.version)
         }),
     ] {
         let mut cells = vec![metric.to_owned(), String::new()];

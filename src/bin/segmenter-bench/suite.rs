@@ -28,6 +28,7 @@ pub struct Settings {
     pub batch_message: usize,
     pub ingest_events: u64,
     pub ingest_chunk: usize,
+    pub stats_runs: usize,
     pub phase_timeout: Duration,
     pub startup_timeout: Duration,
     /// `None`: every phase.
@@ -233,7 +234,15 @@ pub async fn run(
         Phase::Stats,
         &say,
         "GetSegmentStats (full re-segmentation)",
-        async { bulk::segment_stats(&mut main, at_as_of.clone(), settings.phase_timeout).await },
+        async {
+            bulk::segment_stats(
+                &mut main,
+                at_as_of.clone(),
+                settings.stats_runs,
+                settings.phase_timeout,
+            )
+            .await
+        },
     )
     .await;
 
