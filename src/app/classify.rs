@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::{App, AppError};
 use crate::domain::dimensions::{
-    classify, classify_codes, Classification, ClassifyInput, SegmentCodes,
+    classify, classify_codes_into, Classification, ClassifyInput, CodeSink,
 };
 use rayon::prelude::*;
 
@@ -184,14 +184,20 @@ pub(crate) fn classify_on(
     }
 }
 
-/// Segment codes only, for counting: see [`classify_codes`].
-pub(crate) fn codes_on(basis: &Basis, customer_id: &str, history: &CompactHistory) -> SegmentCodes {
-    classify_codes(ClassifyInput {
+/// The codes of one customer on `basis`, handed to `sink` as they are decided: for counting.
+pub(crate) fn codes_into(
+    basis: &Basis,
+    customer_id: &str,
+    history: &CompactHistory,
+    sink: &mut impl CodeSink,
+) {
+    let input = ClassifyInput {
         customer_id,
         history,
         as_of: basis.as_of,
         rules: &basis.rules,
         population: &basis.population,
         explain: false,
-    })
+    };
+    classify_codes_into(input, sink);
 }

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::classify::{classify_on, codes_on, Basis};
+use super::classify::{classify_on, codes_into, Basis};
 use super::resident::{scan_prefetched, Population, SCAN_CHUNK};
 use super::{App, AppError, Classified, ClassifyOptions};
-use crate::domain::dimensions::{Dimension, SegmentCodes};
+use crate::domain::dimensions::{CodeSink, Dimension};
 use crate::domain::population::SnapshotInfo;
 use crate::domain::rules::VersionedRules;
 
@@ -124,37 +124,10 @@ impl Tally {
         }
     }
 
-    fn add(&mut self, codes: &SegmentCodes) {
-        self.add_entries(codes.entries());
-    }
-
-    /// Counts one customer, given its code of every dimension in `Dimension::ALL` order.
-    fn add_entries<'c>(&mut self, codes: impl Iterator<Item = (Dimension, &'c Cow<'static, str>)>) {
+    /// Counts one more customer, whose codes the tally then receives ([`CodeSink`]).
+    fn add_customer(&mut self) -> &mut Self {
         self.customers += 1;
-        let tables = self
-            .per_dimension
-            .iter_mut()
-            .zip(&mut self.slots_by_address);
-        for ((dimension, code), (tallies, known)) in codes.zip(tables) {
-            let slot = match code {
-                Cow::Borrowed(literal) => {
-                    let address = (literal.as_ptr() as usize, literal.len());
-                    match known.iter().find(|(a, _)| *a == address) {
-                        Some((_, slot)) => Some(*slot),
-                        None => {
-                            let slot = slot_of(dimension, literal);
-                            known.extend(slot.map(|slot| (address, slot)));
-                            slot
-                        }
-                    }
-                }
-                Cow::Owned(pinned) => slot_of(dimension, pinned),
-            };
-            match slot {
-                Some(slot) => tallies[slot] += 1,
-                None => *self.other.entry((dimension, code.to_string())).or_default() += 1,
-            }
-        }
+        self
     }
 
     fn merge(mut self, other: Tally) -> Self {
@@ -190,6 +163,30 @@ impl Tally {
     }
 }
 
+impl CodeSink for Tally {
+    fn code(&mut self, dimension: Dimension, code: &Cow<'static, str>) {
+        let known = &mut self.slots_by_address[dimension as usize];
+        let slot = match code {
+            Cow::Borrowed(literal) => {
+                let address = (literal.as_ptr() as usize, literal.len());
+                match known.iter().find(|(a, _)| *a == address) {
+                    Some((_, slot)) => Some(*slot),
+                    None => {
+                        let slot = slot_of(dimension, literal);
+                        known.extend(slot.map(|slot| (address, slot)));
+                        slot
+                    }
+                }
+            }
+            Cow::Owned(pinned) => slot_of(dimension, pinned),
+        };
+        match slot {
+            Some(slot) => self.per_dimension[dimension as usize][slot] += 1,
+            None => *self.other.entry((dimension, code.to_string())).or_default() += 1,
+        }
+    }
+}
+
 /// The index of `code` in `dimension`'s code list.
 fn slot_of(dimension: Dimension, code: &str) -> Option<usize> {
     dimension.segment_codes().iter().position(|c| *c == code)
@@ -200,7 +197,7 @@ fn count_segments(basis: &Basis, population: &Population) -> Tally {
         .par_chunks(SCAN_CHUNK)
         .fold(Tally::new, |mut tally, chunk| {
             scan_prefetched(chunk, |id, history| {
-                tally.add(&codes_on(basis, id, history))
+                codes_into(basis, id, history, tally.add_customer())
             });
             tally
         })
@@ -228,7 +225,10 @@ mod tests {
     }
 
     fn count(tally: &mut Tally, codes: &[(Dimension, Cow<'static, str>)]) {
-        tally.add_entries(codes.iter().map(|(d, c)| (*d, c)));
+        let tally = tally.add_customer();
+        for (dimension, code) in codes {
+            tally.code(*dimension, code);
+        }
     }
 
     #[test]

@@ -72,7 +72,11 @@ trait Recorder {
     fn record(&mut self, dimension: Dimension, decision: Decision) -> Cow<'static, str>;
 
     /// The sales persona's secondary traits as recorded; decision style reads them.
-    fn sales_traits(&self) -> &[String];
+    fn sales_traits(&self) -> &[Self::Trait];
+
+    /// How a recorded trait is held: owned by a full assignment, borrowed from the rules'
+    /// literals by a codes-only count, which then allocates no text per customer.
+    type Trait: AsRef<str> + From<&'static str>;
 }
 
 fn pin_of(history: &CompactHistory, dimension: Dimension) -> Option<&String> {
@@ -92,14 +96,18 @@ fn code_after_pin(pin: Option<&String>, decision: &Decision) -> Cow<'static, str
 
 /// The secondary traits an assignment reports: under a pin, the rules' own code becomes a
 /// trait too, and the pinned code is never its own trait.
-fn traits_of(dimension: Dimension, pinned: Option<&str>, decision: &Decision) -> Vec<String> {
+fn traits_of<T: From<&'static str>>(
+    dimension: Dimension,
+    pinned: Option<&str>,
+    decision: &Decision,
+) -> Vec<T> {
     match pinned {
         Some(pinned) => std::iter::once(decision.code)
             .chain(decision.secondary.iter().copied())
             .filter(|code| *code != pinned && !is_fallback(dimension, code))
-            .map(str::to_owned)
+            .map(T::from)
             .collect(),
-        None => decision.secondary.iter().map(|c| (*c).to_owned()).collect(),
+        None => decision.secondary.iter().map(|c| T::from(c)).collect(),
     }
 }
 
@@ -133,6 +141,8 @@ impl Recorder for Assignments<'_> {
         code
     }
 
+    type Trait = String;
+
     fn sales_traits(&self) -> &[String] {
         self.list
             .iter()
@@ -155,36 +165,48 @@ impl SegmentCodes {
 
     /// Every dimension with its code, in `Dimension::ALL` order.
     pub fn iter(&self) -> impl Iterator<Item = (Dimension, &str)> {
-        self.entries()
-            .map(|(dimension, code)| (dimension, code.as_ref()))
-    }
-
-    /// Every dimension with its code as decided: borrowed when the rules chose one of their
-    /// literals, owned when a pin named it.
-    pub fn entries(&self) -> impl Iterator<Item = (Dimension, &Cow<'static, str>)> {
-        Dimension::ALL.iter().copied().zip(&self.codes)
+        Dimension::ALL
+            .iter()
+            .zip(&self.codes)
+            .map(|(dimension, code)| (*dimension, code.as_ref()))
     }
 }
 
-/// Collects codes only; traits are kept for the one dimension a later rule reads them of.
-struct Codes<'a> {
+/// Receives the code of each dimension as it is decided, pins applied, in decision order.
+pub trait CodeSink {
+    /// A `Cow`, not a `&str`: a borrowed code is a `'static` literal, which a sink may key by
+    /// its address; an owned one (a pin) lives only for the call.
+    #[allow(clippy::ptr_arg)]
+    fn code(&mut self, dimension: Dimension, code: &Cow<'static, str>);
+}
+
+impl CodeSink for SegmentCodes {
+    fn code(&mut self, dimension: Dimension, code: &Cow<'static, str>) {
+        self.codes[dimension as usize] = code.clone();
+    }
+}
+
+/// Passes codes on to a sink; traits are kept for the one dimension a later rule reads them of.
+struct Codes<'a, S> {
     history: &'a CompactHistory,
-    codes: SegmentCodes,
-    sales_traits: Vec<String>,
+    sink: &'a mut S,
+    sales_traits: Vec<&'static str>,
 }
 
-impl Recorder for Codes<'_> {
+impl<S: CodeSink> Recorder for Codes<'_, S> {
     fn record(&mut self, dimension: Dimension, decision: Decision) -> Cow<'static, str> {
         let pin = pin_of(self.history, dimension);
         if dimension == Dimension::SalesPersona {
             self.sales_traits = traits_of(dimension, pin.map(String::as_str), &decision);
         }
         let code = code_after_pin(pin, &decision);
-        self.codes.codes[dimension as usize] = code.clone();
+        self.sink.code(dimension, &code);
         code
     }
 
-    fn sales_traits(&self) -> &[String] {
+    type Trait = &'static str;
+
+    fn sales_traits(&self) -> &[&'static str] {
         &self.sales_traits
     }
 }
@@ -290,16 +312,23 @@ pub fn classify(input: ClassifyInput<'_>) -> Classification {
 /// The codes `classify` would assign, without reasons, traits, features or predictions: the
 /// cheap path for counting a whole population. `input.explain` is ignored.
 pub fn classify_codes(input: ClassifyInput<'_>) -> SegmentCodes {
+    let mut codes = SegmentCodes {
+        codes: std::array::from_fn(|_| Cow::Borrowed("")),
+    };
+    classify_codes_into(input, &mut codes);
+    codes
+}
+
+/// The segment code of every dimension, handed to `sink` as each is decided: a count of the
+/// population takes them straight into its tallies, with no list of codes per customer.
+pub fn classify_codes_into(input: ClassifyInput<'_>, sink: &mut impl CodeSink) {
     let features = compute_features(input.history, input.as_of, &input.rules.rules.windows);
     let ctx = context(&input, &features, false);
     let scores = value::rfm_scores(&ctx);
     let mut codes = Codes {
         history: input.history,
-        codes: SegmentCodes {
-            codes: std::array::from_fn(|_| Cow::Borrowed("")),
-        },
+        sink,
         sales_traits: Vec::new(),
     };
     decide_all(&ctx, input.history, scores, &mut codes);
-    codes.codes
 }

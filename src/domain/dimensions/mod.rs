@@ -9,7 +9,9 @@ mod personas;
 mod predictive;
 mod value;
 
-pub use classify::{classify, classify_codes, ClassifyInput, SegmentCodes};
+pub use classify::{
+    classify, classify_codes, classify_codes_into, ClassifyInput, CodeSink, SegmentCodes,
+};
 
 use std::borrow::Cow;
 

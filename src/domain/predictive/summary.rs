@@ -81,7 +81,10 @@ impl PurchaseDays {
     /// purchases are ignored. `None` for a non-buyer.
     pub fn from_purchases(mut purchases: Vec<(i64, i64)>, as_of_day: i64) -> Option<Self> {
         purchases.retain(|&(day, _)| day <= as_of_day);
-        purchases.sort_unstable_by_key(|&(day, _)| day);
+        // Features pass them in day order already; checking is cheaper than sorting again.
+        if !purchases.is_sorted_by_key(|&(day, _)| day) {
+            purchases.sort_unstable_by_key(|&(day, _)| day);
+        }
         let (first_day, _) = *purchases.first()?;
         let (last_day, _) = *purchases.last()?;
 
