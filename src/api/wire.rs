@@ -104,9 +104,9 @@ struct Written {
     classification: Classification,
     rules: Arc<VersionedRules>,
     presentation: Presentation,
-    /// The encoded classification's length: prost asks for it before writing, and writing
-    /// needs it again for the field's length prefix.
-    len: OnceLock<usize>,
+    /// The lengths of the encoded classification and its parts: prost asks for the whole
+    /// length before writing, and writing needs every part's again for its prefix.
+    lengths: OnceLock<Lengths>,
 }
 
 impl Written {
@@ -114,10 +114,9 @@ impl Written {
         detail_of(&self.rules.rules, self.presentation)
     }
 
-    fn len(&self) -> usize {
-        *self
-            .len
-            .get_or_init(|| classification_len(&self.classification, self.detail()))
+    fn lengths(&self) -> &Lengths {
+        self.lengths
+            .get_or_init(|| Lengths::of(&self.classification, self.detail()))
     }
 }
 
@@ -126,8 +125,18 @@ impl PartialEq for Written {
     fn eq(&self, other: &Self) -> bool {
         let mut mine = Vec::new();
         let mut theirs = Vec::new();
-        encode_with(&self.classification, self.detail(), &mut mine);
-        encode_with(&other.classification, other.detail(), &mut theirs);
+        encode_with(
+            &self.classification,
+            self.detail(),
+            self.lengths(),
+            &mut mine,
+        );
+        encode_with(
+            &other.classification,
+            other.detail(),
+            other.lengths(),
+            &mut theirs,
+        );
         mine == theirs
     }
 }
@@ -153,7 +162,7 @@ impl ClassifyResponse {
                 classification,
                 rules,
                 presentation,
-                len: OnceLock::new(),
+                lengths: OnceLock::new(),
             })),
         }
     }
@@ -166,10 +175,10 @@ impl Message for ClassifyResponse {
         if let Some(classification) = &self.classification {
             encoding::message::encode(CLASSIFICATION, classification, buf);
         } else if let Some(written) = &self.written {
-            let detail = written.detail();
+            let lengths = written.lengths();
             encode_key(CLASSIFICATION, WireType::LengthDelimited, buf);
-            encode_varint(written.len() as u64, buf);
-            encode_with(&written.classification, detail, buf);
+            encode_varint(lengths.classification as u64, buf);
+            encode_with(&written.classification, written.detail(), lengths, buf);
         }
     }
 
@@ -193,7 +202,9 @@ impl Message for ClassifyResponse {
             (Some(classification), _) => {
                 encoding::message::encoded_len(CLASSIFICATION, classification)
             }
-            (None, Some(written)) => length_delimited_len(CLASSIFICATION, written.len()),
+            (None, Some(written)) => {
+                length_delimited_len(CLASSIFICATION, written.lengths().classification)
+            }
             (None, None) => 0,
         }
     }
@@ -239,7 +250,9 @@ pub fn encode_presented(
     presentation: Presentation,
     out: &mut Vec<u8>,
 ) {
-    encode_with(&classification, detail_of(rules, presentation), out);
+    let detail = detail_of(rules, presentation);
+    let lengths = Lengths::of(&classification, detail);
+    encode_with(&classification, detail, &lengths, out);
 }
 
 fn detail_of(rules: &RuleSet, presentation: Presentation) -> Detail<'_> {
@@ -257,32 +270,78 @@ enum Detail<'r> {
     Full(&'r RuleSet, Locale),
 }
 
-/// The length of what [`encode_with`] writes.
-fn classification_len(c: &Classification, detail: Detail<'_>) -> usize {
-    let mut len = string_len(1, &c.customer_id)
-        + if c.known { key_len(2) + 1 } else { 0 }
-        + encoding::message::encoded_len(3, &timestamp_to_proto(c.as_of))
-        + string_len(4, &c.rule_set_version)
-        + encoding::message::encoded_len(5, &snapshot_info_to_proto(&c.snapshot));
-    len += c
-        .assignments
-        .iter()
-        .map(|a| length_delimited_len(6, assignment_len(a, display_name(a, detail), detail)))
-        .sum::<usize>();
-    if let Some(scores) = &c.rfm_scores {
-        len += encoding::message::encoded_len(7, &rfm_scores_to_proto(scores));
+/// The lengths of what [`encode_with`] writes, each measured once. A message's length comes
+/// before its fields, so measuring on the way down would measure every reason once per level
+/// above it.
+#[derive(Clone, Debug)]
+struct Lengths {
+    classification: usize,
+    /// Per assignment, in order.
+    assignments: Vec<usize>,
+    /// Per reason of every assignment, in order; empty in the codes view.
+    reasons: Vec<usize>,
+}
+
+impl Lengths {
+    fn of(c: &Classification, detail: Detail<'_>) -> Self {
+        let mut reasons = Vec::new();
+        if let Detail::Full(..) = detail {
+            reasons.extend(
+                c.assignments
+                    .iter()
+                    .flat_map(|a| &a.reasons)
+                    .map(reason_len),
+            );
+        }
+        let mut assignments = Vec::with_capacity(c.assignments.len());
+        let mut reasons_before = 0;
+        for a in &c.assignments {
+            let own = reasons_of(a, detail, &reasons, reasons_before);
+            reasons_before += own.len();
+            assignments.push(assignment_len(a, display_name(a, detail), detail, own));
+        }
+        let mut len = string_len(1, &c.customer_id)
+            + if c.known { key_len(2) + 1 } else { 0 }
+            + encoding::message::encoded_len(3, &timestamp_to_proto(c.as_of))
+            + string_len(4, &c.rule_set_version)
+            + encoding::message::encoded_len(5, &snapshot_info_to_proto(&c.snapshot));
+        len += assignments
+            .iter()
+            .map(|&a| length_delimited_len(6, a))
+            .sum::<usize>();
+        if let Some(scores) = &c.rfm_scores {
+            len += encoding::message::encoded_len(7, &rfm_scores_to_proto(scores));
+        }
+        if let Detail::Full(..) = detail {
+            len += encoding::message::encoded_len(8, &features_to_proto(&c.features));
+        }
+        if let Some(prediction) = &c.prediction {
+            len += encoding::message::encoded_len(9, &predictive_scores_to_proto(prediction));
+        }
+        Lengths {
+            classification: len,
+            assignments,
+            reasons,
+        }
     }
-    if let Detail::Full(..) = detail {
-        len += encoding::message::encoded_len(8, &features_to_proto(&c.features));
+}
+
+/// The lengths of `assignment`'s reasons, which follow `before` reasons of the assignments
+/// ahead of it; none in the codes view.
+fn reasons_of<'l>(
+    assignment: &Assignment,
+    detail: Detail<'_>,
+    reasons: &'l [usize],
+    before: usize,
+) -> &'l [usize] {
+    match detail {
+        Detail::Codes => &[],
+        Detail::Full(..) => &reasons[before..before + assignment.reasons.len()],
     }
-    if let Some(prediction) = &c.prediction {
-        len += encoding::message::encoded_len(9, &predictive_scores_to_proto(prediction));
-    }
-    len
 }
 
 /// Fields in tag order, as prost writes them.
-fn encode_with(c: &Classification, detail: Detail<'_>, out: &mut impl BufMut) {
+fn encode_with(c: &Classification, detail: Detail<'_>, lengths: &Lengths, out: &mut impl BufMut) {
     encode_string(1, &c.customer_id, out);
     if c.known {
         encoding::bool::encode(2, &true, out);
@@ -290,8 +349,11 @@ fn encode_with(c: &Classification, detail: Detail<'_>, out: &mut impl BufMut) {
     encoding::message::encode(3, &timestamp_to_proto(c.as_of), out);
     encode_string(4, &c.rule_set_version, out);
     encoding::message::encode(5, &snapshot_info_to_proto(&c.snapshot), out);
-    for assignment in &c.assignments {
-        encode_assignment(assignment, detail, out);
+    let mut reasons_before = 0;
+    for (assignment, &len) in c.assignments.iter().zip(&lengths.assignments) {
+        let reasons = reasons_of(assignment, detail, &lengths.reasons, reasons_before);
+        reasons_before += reasons.len();
+        encode_assignment(assignment, detail, len, reasons, out);
     }
     if let Some(scores) = &c.rfm_scores {
         encoding::message::encode(7, &rfm_scores_to_proto(scores), out);
@@ -314,8 +376,14 @@ fn display_name<'a>(assignment: &'a Assignment, detail: Detail<'a>) -> &'a str {
     }
 }
 
-/// The length of an `Assignment` as [`encode_assignment`] writes it, with its display name.
-fn assignment_len(assignment: &Assignment, display_name: &str, detail: Detail<'_>) -> usize {
+/// The length of an `Assignment` as [`encode_assignment`] writes it, with its display name
+/// and the lengths of its reasons.
+fn assignment_len(
+    assignment: &Assignment,
+    display_name: &str,
+    detail: Detail<'_>,
+    reasons: &[usize],
+) -> usize {
     let dimension = dimension_to_proto(assignment.dimension);
     let mut len = 0;
     if dimension != 0 {
@@ -326,10 +394,9 @@ fn assignment_len(assignment: &Assignment, display_name: &str, detail: Detail<'_
         len += key_len(4) + 1;
     }
     if let Detail::Full(..) = detail {
-        len += assignment
-            .reasons
+        len += reasons
             .iter()
-            .map(|reason| length_delimited_len(5, reason_len(reason)))
+            .map(|&reason| length_delimited_len(5, reason))
             .sum::<usize>();
         len += assignment
             .secondary_traits
@@ -340,13 +407,19 @@ fn assignment_len(assignment: &Assignment, display_name: &str, detail: Detail<'_
     len
 }
 
-/// An `Assignment` (field 6 of its classification). The codes view has dimension, code and
-/// pinned flag only.
-fn encode_assignment(assignment: &Assignment, detail: Detail<'_>, out: &mut impl BufMut) {
+/// An `Assignment` (field 6 of its classification) of length `len`, its reasons of lengths
+/// `reasons`. The codes view has dimension, code and pinned flag only.
+fn encode_assignment(
+    assignment: &Assignment,
+    detail: Detail<'_>,
+    len: usize,
+    reasons: &[usize],
+    out: &mut impl BufMut,
+) {
     let dimension = dimension_to_proto(assignment.dimension);
     encode_key(6, WireType::LengthDelimited, out);
+    encode_varint(len as u64, out);
     let name = display_name(assignment, detail);
-    encode_varint(assignment_len(assignment, name, detail) as u64, out);
     if dimension != 0 {
         encoding::int32::encode(1, &dimension, out);
     }
@@ -356,8 +429,8 @@ fn encode_assignment(assignment: &Assignment, detail: Detail<'_>, out: &mut impl
         encoding::bool::encode(4, &true, out);
     }
     if let Detail::Full(..) = detail {
-        for reason in &assignment.reasons {
-            encode_reason(reason, out);
+        for (reason, &len) in assignment.reasons.iter().zip(reasons) {
+            encode_reason(reason, len, out);
         }
         // Repeated strings are written even when empty.
         for name in &assignment.secondary_traits {
@@ -366,10 +439,10 @@ fn encode_assignment(assignment: &Assignment, detail: Detail<'_>, out: &mut impl
     }
 }
 
-/// A `Reason` (field 5 of its assignment).
-fn encode_reason(reason: &Reason, out: &mut impl BufMut) {
+/// A `Reason` (field 5 of its assignment) of length `len`.
+fn encode_reason(reason: &Reason, len: usize, out: &mut impl BufMut) {
     encode_key(5, WireType::LengthDelimited, out);
-    encode_varint(reason_len(reason) as u64, out);
+    encode_varint(len as u64, out);
     encode_string(1, &reason.rule, out);
     if reason.matched {
         encoding::bool::encode(2, &true, out);
