@@ -2,6 +2,7 @@
 //! the servers beside DuckDB's.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use crate::duckdb::DuckDbOutcome;
 use crate::load::Sample;
@@ -183,11 +184,7 @@ pub fn figures_table(columns: &[Column<'_>], shape: &Shape) -> Table {
         "< DuckDB RFM query",
         &|c| {
             outcome(&c.f.stats, |s| {
-                let mut ours = table::seconds(s.elapsed);
-                if s.runs.len() > 1 {
-                    let runs: Vec<String> = s.runs.iter().map(|r| table::seconds(*r)).collect();
-                    ours = format!("{ours} (median of {})", runs.join(", "));
-                }
+                let ours = median_of(s.elapsed, &s.runs);
                 let Some(duck) = c.duckdb else {
                     return format!("{ours} (no DuckDB figure)");
                 };
@@ -290,12 +287,11 @@ pub fn figures_table(columns: &[Column<'_>], shape: &Shape) -> Table {
             }) as &dyn Fn(&DuckDbOutcome) -> String,
         ),
         ("RFM query (8 segments, scores)", &|d: &DuckDbOutcome| {
-            let mut query = table::seconds(d.query);
-            if d.query_runs.len() > 1 {
-                let runs: Vec<String> = d.query_runs.iter().map(|r| table::seconds(*r)).collect();
-                query = format!("{query} (median of {})", runs.join(", "));
-            }
-            format!("{query} (DuckDB {})", d.version)
+            format!(
+                "{} (DuckDB {})",
+                median_of(d.query, &d.query_runs),
+                d.version
+            )
         }),
     ] {
         let mut cells = vec![metric.to_owned(), String::new()];
@@ -403,4 +399,14 @@ pub fn rfm_table(duckdb: &DuckDbOutcome, servers: &[(String, &Figures)]) -> (Tab
 
 fn count(n: Option<&u64>) -> String {
     n.map_or("-".to_owned(), |n| table::thousands(*n))
+}
+
+/// A median time, with the runs it was taken from when there were several.
+fn median_of(median: Duration, runs: &[Duration]) -> String {
+    let median = table::seconds(median);
+    if runs.len() < 2 {
+        return median;
+    }
+    let runs: Vec<String> = runs.iter().map(|r| table::seconds(*r)).collect();
+    format!("{median} (median of {})", runs.join(", "))
 }

@@ -72,11 +72,7 @@ trait Recorder {
     fn record(&mut self, dimension: Dimension, decision: Decision) -> Cow<'static, str>;
 
     /// The sales persona's secondary traits as recorded; decision style reads them.
-    fn sales_traits(&self) -> &[Self::Trait];
-
-    /// How a recorded trait is held: owned by a full assignment, borrowed from the rules'
-    /// literals by a codes-only count, which then allocates no text per customer.
-    type Trait: AsRef<str> + From<&'static str>;
+    fn sales_traits(&self) -> &[String];
 }
 
 fn pin_of(history: &CompactHistory, dimension: Dimension) -> Option<&String> {
@@ -96,18 +92,14 @@ fn code_after_pin(pin: Option<&String>, decision: &Decision) -> Cow<'static, str
 
 /// The secondary traits an assignment reports: under a pin, the rules' own code becomes a
 /// trait too, and the pinned code is never its own trait.
-fn traits_of<T: From<&'static str>>(
-    dimension: Dimension,
-    pinned: Option<&str>,
-    decision: &Decision,
-) -> Vec<T> {
+fn traits_of(dimension: Dimension, pinned: Option<&str>, decision: &Decision) -> Vec<String> {
     match pinned {
         Some(pinned) => std::iter::once(decision.code)
             .chain(decision.secondary.iter().copied())
             .filter(|code| *code != pinned && !is_fallback(dimension, code))
-            .map(T::from)
+            .map(str::to_owned)
             .collect(),
-        None => decision.secondary.iter().map(|c| T::from(c)).collect(),
+        None => decision.secondary.iter().map(|c| (*c).to_owned()).collect(),
     }
 }
 
@@ -140,8 +132,6 @@ impl Recorder for Assignments<'_> {
         });
         code
     }
-
-    type Trait = String;
 
     fn sales_traits(&self) -> &[String] {
         self.list
@@ -190,7 +180,7 @@ impl CodeSink for SegmentCodes {
 struct Codes<'a, S> {
     history: &'a CompactHistory,
     sink: &'a mut S,
-    sales_traits: Vec<&'static str>,
+    sales_traits: Vec<String>,
 }
 
 impl<S: CodeSink> Recorder for Codes<'_, S> {
@@ -204,9 +194,7 @@ impl<S: CodeSink> Recorder for Codes<'_, S> {
         code
     }
 
-    type Trait = &'static str;
-
-    fn sales_traits(&self) -> &[&'static str] {
+    fn sales_traits(&self) -> &[String] {
         &self.sales_traits
     }
 }

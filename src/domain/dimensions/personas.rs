@@ -303,7 +303,7 @@ pub fn decision_style(
     ctx: &Context<'_>,
     profile_style: Option<DecisionStyle>,
     sales_primary: &str,
-    sales_secondary: &[impl AsRef<str>],
+    sales_secondary: &[String],
 ) -> Decision {
     if let Some(style) = profile_style {
         let reason = ctx
@@ -311,17 +311,13 @@ pub fn decision_style(
             .observed("profile_decision_style", style.code());
         return Decision::new(style.code(), [reason]);
     }
-    let informed =
-        sales_primary == "INFORMED" || sales_secondary.iter().any(|t| t.as_ref() == "INFORMED");
+    let informed = sales_primary == "INFORMED" || sales_secondary.iter().any(|t| t == "INFORMED");
     let reason = ctx
         .reason("decision_style.informed_persona", informed)
         .observed("sales_persona", sales_primary)
         .observed(
             "sales_secondary_traits",
-            deferred(|| {
-                let traits: Vec<&str> = sales_secondary.iter().map(AsRef::as_ref).collect();
-                traits.join("|")
-            }),
+            deferred(|| sales_secondary.join("|")),
         );
     Decision::new(if informed { "RATIONAL" } else { "UNKNOWN" }, [reason])
 }
