@@ -14,6 +14,21 @@ pub fn rules() -> VersionedRules {
     RuleSet::builtin().expect("built-in rules are valid")
 }
 
+/// A web order of one unit, no cost, no discount.
+pub fn plain_order(order_id: &str, amount: i64) -> Order {
+    Order {
+        order_id: order_id.to_owned(),
+        amount,
+        cost: None,
+        discount_amount: 0,
+        coupon_code: None,
+        units: 1,
+        categories: Vec::new(),
+        channel: Some(Channel::Web),
+        consideration_seconds: None,
+    }
+}
+
 pub fn days_ago(days: i64) -> Timestamp {
     AS_OF.minus_days(days)
 }
@@ -70,17 +85,7 @@ impl HistoryBuilder {
     }
 
     pub fn order_with(self, days: i64, amount: i64, edit: impl FnOnce(&mut Order)) -> Self {
-        let mut order = Order {
-            order_id: format!("o{}", self.next + 1),
-            amount,
-            cost: None,
-            discount_amount: 0,
-            coupon_code: None,
-            units: 1,
-            categories: Vec::new(),
-            channel: Some(Channel::Web),
-            consideration_seconds: None,
-        };
+        let mut order = plain_order(&format!("o{}", self.next + 1), amount);
         edit(&mut order);
         self.event(days, EventPayload::Order(order))
     }

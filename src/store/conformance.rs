@@ -76,6 +76,11 @@ enum Writes {
     Folded,
     /// Straight into the large tables, as a bulk loader does.
     Direct,
+    /// As `Pending`, with the stored keys learned first, as a server does: writes look up
+    /// only the keys that may be stored.
+    KnownPending,
+    /// As `Folded`, with the stored keys learned first.
+    KnownFolded,
 }
 
 struct SqliteFile {
@@ -88,9 +93,13 @@ impl Backend for SqliteFile {
     async fn open(&self) -> Arc<dyn Store> {
         let url = format!("sqlite://{}", self.dir.path().join("store.db").display());
         let store = SqliteStore::connect(&url).await.unwrap();
+        if matches!(self.writes, Writes::KnownPending | Writes::KnownFolded) {
+            store.learn_keys().await.unwrap();
+            assert!(store.knows_keys());
+        }
         Arc::new(match self.writes {
-            Writes::Pending => store,
-            Writes::Folded => store.folding_after_writes(),
+            Writes::Pending | Writes::KnownPending => store,
+            Writes::Folded | Writes::KnownFolded => store.folding_after_writes(),
             Writes::Direct => store.writing_directly(),
         })
     }
@@ -122,6 +131,11 @@ async fn sqlite_memory_backend() -> SqliteMemory {
 store_suite!(sqlite_file, sqlite_file_backend(Writes::Pending));
 store_suite!(sqlite_folded, sqlite_file_backend(Writes::Folded));
 store_suite!(sqlite_direct, sqlite_file_backend(Writes::Direct));
+store_suite!(sqlite_known, sqlite_file_backend(Writes::KnownPending));
+store_suite!(
+    sqlite_known_folded,
+    sqlite_file_backend(Writes::KnownFolded)
+);
 store_suite!(sqlite_memory, sqlite_memory_backend());
 
 /// A fresh database of its own per test on the server `SEGMENTER_TEST_POSTGRES_URL` names;

@@ -275,9 +275,9 @@ pub async fn connect_for_loading(
 /// `postgres://` or `postgresql://` opens PostgreSQL (for several replicas).
 pub async fn connect(database_url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     if database_url.starts_with("sqlite:") {
-        return Ok(std::sync::Arc::new(
-            SqliteStore::connect(database_url).await?,
-        ));
+        let store = SqliteStore::connect(database_url).await?;
+        store.learn_keys_in_background();
+        return Ok(std::sync::Arc::new(store));
     }
     if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
         return Ok(std::sync::Arc::new(

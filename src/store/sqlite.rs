@@ -9,12 +9,14 @@
 mod customers;
 mod events;
 mod journal;
+mod known;
 mod rows;
 mod shared;
 
 use customers::{external_value, upsert_in, upsert_many};
 use events::Placement;
 use journal::{FoldGuard, HISTORIES, HISTORY};
+use known::KnownKeys;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -54,6 +56,8 @@ pub struct SqliteStore {
     /// predecessors in the large tables: how the store suite checks both places.
     fold_after_writes: bool,
     placement: Placement,
+    /// The stored keys this store knows without lookups ([`known`]).
+    known: Arc<KnownKeys>,
 }
 
 /// The writer's page cache, in KiB (negative: SQLite's unit for a size in KiB). SQLite's 2 MiB
@@ -89,9 +93,12 @@ impl SqliteStore {
         }
         let mut conn = events::unenforced(&self.writer).await?;
         let mut tx = conn.begin_with(BEGIN_WRITE).await?;
+        self.confirm_known(&mut tx).await?;
         for (batch, contents) in batches.iter().zip(encoded) {
             let recorded_batch = match contents {
-                Ok(contents) => events::record(&mut tx, batch, &contents, self.placement).await?,
+                Ok(contents) => {
+                    events::record(&mut tx, batch, &contents, self.placement, &self.known).await?
+                }
                 Err(error) => Err(error),
             };
             match recorded_batch {
@@ -103,7 +110,43 @@ impl SqliteStore {
             }
         }
         tx.commit().await?;
+        let committed = batches.iter().take(recorded.outcomes.len());
+        self.note_customers_of(committed.flatten());
         Ok(())
+    }
+
+    /// Checks inside a write transaction that the known keys still hold, and schedules their
+    /// rebuild if another connection wrote.
+    async fn confirm_known(&self, tx: &mut SqliteConnection) -> Result<(), StoreError> {
+        if self.known.confirm(tx).await? {
+            self.known
+                .rebuild_after_foreign_write(self.writer.clone(), self.reader.clone());
+        }
+        Ok(())
+    }
+
+    /// After a commit: every customer its events name is stored.
+    fn note_customers_of<'e>(&self, events: impl Iterator<Item = &'e Event>) {
+        self.known
+            .note_customers(events.map(|event| event.customer_id.as_str()));
+    }
+
+    /// Learns the stored keys now ([`known`]), so that writes look up only keys that may be
+    /// stored; they stay known while this store writes, and are relearned after another
+    /// process writes to the file.
+    pub async fn learn_keys(&self) -> Result<(), StoreError> {
+        self.known.build(&self.writer, &self.reader).await
+    }
+
+    /// [`SqliteStore::learn_keys`] in the background: writes look keys up until it is done.
+    pub fn learn_keys_in_background(&self) {
+        self.known
+            .rebuild_later(self.writer.clone(), self.reader.clone(), Duration::ZERO);
+    }
+
+    /// Whether the stored keys are known ([`SqliteStore::learn_keys`]).
+    pub fn knows_keys(&self) -> bool {
+        self.known.is_ready()
     }
 
     /// Opens (creating if missing) and migrates `sqlite://path/to/file.db` or `sqlite::memory:`.
@@ -114,11 +157,11 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT)
             .synchronous(SqliteSynchronous::Full);
 
+        let known = Arc::new(KnownKeys::default());
         if is_in_memory(url) {
             // A private in-memory database lives and dies with its connections: keep exactly
             // one open for the lifetime of the store and share it for reads and writes.
-            let pool = SqlitePoolOptions::new()
-                .before_acquire(enforce_keys)
+            let pool = writer_pool_options(&known)
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
@@ -126,14 +169,12 @@ impl SqliteStore {
                 .connect_with(options)
                 .await?;
             MIGRATOR.run(&pool).await?;
-            return Ok(SqliteStore::serving(pool.clone(), pool));
+            return Ok(SqliteStore::serving(pool.clone(), pool, known));
         }
 
         // Only the writer switches to WAL: the switch needs an exclusive lock that the busy
         // timeout cannot wait for, and the mode is persistent in the file anyway.
-        let writer = SqlitePoolOptions::new()
-            .before_acquire(enforce_keys)
-            .max_connections(1)
+        let writer = writer_pool_options(&known)
             .connect_with(
                 options
                     .clone()
@@ -151,10 +192,10 @@ impl SqliteStore {
             .max_connections(READERS)
             .connect_with(options.pragma("query_only", "ON"))
             .await?;
-        Ok(SqliteStore::serving(writer, reader))
+        Ok(SqliteStore::serving(writer, reader, known))
     }
 
-    fn serving(writer: SqlitePool, reader: SqlitePool) -> SqliteStore {
+    fn serving(writer: SqlitePool, reader: SqlitePool, known: Arc<KnownKeys>) -> SqliteStore {
         let folder = Arc::new(FoldGuard);
         journal::spawn_folder(writer.clone(), &folder);
         SqliteStore {
@@ -163,6 +204,7 @@ impl SqliteStore {
             _folder: folder,
             fold_after_writes: false,
             placement: Placement::Pending,
+            known,
         }
     }
 
@@ -191,6 +233,21 @@ impl SqliteStore {
                 .await?;
         Ok(owner.map(|(id,)| id))
     }
+}
+
+/// The single-connection writer pool. The connection is kept for the store's lifetime: the
+/// known keys are checked against its `data_version`, which a new connection would restart.
+fn writer_pool_options(known: &Arc<KnownKeys>) -> SqlitePoolOptions {
+    let known = Arc::clone(known);
+    SqlitePoolOptions::new()
+        .before_acquire(enforce_keys)
+        .after_connect(move |_, _| {
+            known.note_new_connection();
+            Box::pin(async { Ok(()) })
+        })
+        .max_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
 }
 
 /// Turns foreign key enforcement back on for every user of the writer: event writes turn it
@@ -344,6 +401,8 @@ impl Store for SqliteStore {
         if !exists {
             return Ok(None);
         }
+        // Before the delete: should it not commit, the customer is only looked up again.
+        self.known.forget_customer(customer_id);
         let mut events_deleted = 0;
         for statement in [
             "DELETE FROM events WHERE customer_id = ?",
@@ -378,8 +437,11 @@ impl Store for SqliteStore {
         let contents = events::encode(events).await?;
         let mut conn = events::unenforced(&self.writer).await?;
         let mut tx = conn.begin_with(BEGIN_WRITE).await?;
-        let outcome = events::record(&mut tx, events, &contents, self.placement).await??;
+        self.confirm_known(&mut tx).await?;
+        let outcome =
+            events::record(&mut tx, events, &contents, self.placement, &self.known).await??;
         tx.commit().await?;
+        self.note_customers_of(events.iter());
         // The fold needs the writer back.
         drop(conn);
         self.fold_if_asked().await?;

@@ -29,6 +29,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 
 use super::customers::stored_ids;
+use super::known::KnownKeys;
 use super::now_micros;
 use super::rows::{cut, execute_all, Shapes, Statement};
 use crate::domain::history::{Event, EventPayload};
@@ -189,8 +190,9 @@ pub(super) async fn record(
     events: &[Event],
     contents: &[String],
     placement: Placement,
+    known: &KnownKeys,
 ) -> Result<Result<RecordOutcome, StoreError>, StoreError> {
-    let mut ledger = stored_orders(conn, events).await?;
+    let mut ledger = stored_orders(conn, events, known).await?;
 
     // Optimistically, every event id is new (what writers send but on retries): unless one
     // is in the other events table, insert them all into the placement's, which checks them
@@ -205,13 +207,18 @@ pub(super) async fn record(
         .await?;
     let before = before.unwrap_or(0);
     let fresh = before < i64::MAX
-        && !any_elsewhere(conn, events, placement).await?
+        && !any_elsewhere(conn, events, placement, known).await?
         && execute_all(
             &mut *conn,
             event_rows(events, contents, &everything, placement),
         )
         .await?
             == events.len() as u64;
+    // Noted before the batch is decided: a refused batch only costs later lookups.
+    known.note_written(
+        events.iter().map(|e| e.event_id.as_str()),
+        events.iter().filter_map(order_key),
+    );
     let mut stored = None;
     if !fresh {
         take_back_events(conn, table, before).await?;
@@ -229,7 +236,7 @@ pub(super) async fn record(
 
     let events_left = (!fresh).then(|| event_rows(events, contents, &accepted, placement));
     let (new_orders, inserts, updates) = ledger_rows(events, &ledger, placement);
-    let missing = missing_customers(conn, events).await?;
+    let missing = missing_customers(conn, events, known).await?;
     let rows = customer_rows(missing).chain(events_left.into_iter().flatten());
     execute_all(&mut *conn, rows).await?;
     // `OR IGNORE` would skip a row that breaks a CHECK; the ledger rules that out, and a
@@ -323,9 +330,11 @@ async fn any_elsewhere(
     conn: &mut SqliteConnection,
     events: &[Event],
     placement: Placement,
+    known: &KnownKeys,
 ) -> Result<bool, StoreError> {
     let shapes = &ANY_EVENT_ELSEWHERE[placement.table()];
     let ids = sorted_unique(events.iter().map(|e| e.event_id.as_str()));
+    let ids = known.event_ids_maybe_stored(&ids);
     for range in cut(ids.len()) {
         let mut query = sqlx::query(shapes.sql(range.len()));
         for id in &ids[range] {
@@ -368,12 +377,10 @@ async fn stored_contents<'e>(
 async fn stored_orders<'e>(
     conn: &mut SqliteConnection,
     events: &'e [Event],
+    known: &KnownKeys,
 ) -> Result<HashMap<OrderKey<'e>, LedgerEntry>, StoreError> {
-    let keys = sorted_unique(events.iter().filter_map(|e| match &e.payload {
-        EventPayload::Order(o) => Some((e.customer_id.as_str(), o.order_id.as_str())),
-        EventPayload::Refund(r) => Some((e.customer_id.as_str(), r.order_id.as_str())),
-        _ => None,
-    }));
+    let keys = sorted_unique(events.iter().filter_map(order_key));
+    let keys = known.orders_maybe_stored(&keys);
     let mut ledger = HashMap::new();
     for shapes in FIND_ORDERS.iter() {
         for range in cut(keys.len()) {
@@ -395,12 +402,23 @@ async fn stored_orders<'e>(
     Ok(ledger)
 }
 
+/// The order an ORDER or REFUND event names.
+fn order_key(event: &Event) -> Option<OrderKey<'_>> {
+    match &event.payload {
+        EventPayload::Order(o) => Some((event.customer_id.as_str(), o.order_id.as_str())),
+        EventPayload::Refund(r) => Some((event.customer_id.as_str(), r.order_id.as_str())),
+        _ => None,
+    }
+}
+
 /// The customers the events name that are not stored yet, each once, in id order.
 async fn missing_customers<'e>(
     conn: &mut SqliteConnection,
     events: &'e [Event],
+    known: &KnownKeys,
 ) -> Result<Vec<&'e str>, StoreError> {
-    let mut customers = sorted_unique(events.iter().map(|e| e.customer_id.as_str()));
+    let customers = sorted_unique(events.iter().map(|e| e.customer_id.as_str()));
+    let mut customers = known.customers_not_known(&customers);
     let stored = stored_ids(conn, &customers).await?;
     customers.retain(|id| stored.binary_search(id).is_err());
     Ok(customers)

@@ -5,7 +5,7 @@ use super::*;
 use crate::domain::history::{Channel, EventPayload, InteractionKind};
 use crate::domain::time::Timestamp;
 
-fn visit(event_id: &str, customer_id: &str) -> Event {
+pub(super) fn visit(event_id: &str, customer_id: &str) -> Event {
     Event {
         event_id: event_id.to_owned(),
         customer_id: customer_id.to_owned(),
@@ -17,7 +17,7 @@ fn visit(event_id: &str, customer_id: &str) -> Event {
     }
 }
 
-fn file_url(dir: &std::path::Path) -> String {
+pub(super) fn file_url(dir: &std::path::Path) -> String {
     format!("sqlite://{}", dir.join("segmenter.db").display())
 }
 
