@@ -198,7 +198,13 @@ impl pb::history_service_server::HistoryService for HistoryApi {
     ) -> Result<Response<pb::IngestEventsResponse>, Status> {
         let mut stream = request.into_inner();
         let mut summary = pb::IngestEventsResponse::default();
-        while let Some(first) = stream.message().await? {
+        let mut ingest = self.app.ingest_stream();
+        let ended = loop {
+            let first = match stream.message().await {
+                Ok(Some(first)) => first,
+                Ok(None) => break Ok(()),
+                Err(status) => break Err(status),
+            };
             let (chunks, next) = gather_waiting_chunks(first, &mut stream);
             // Each chunk is its own all-or-nothing batch; earlier chunks stay stored on failure,
             // so the error says how far the stream got and a retry of the whole stream is safe.
@@ -213,7 +219,7 @@ impl pb::history_service_server::HistoryService for HistoryApi {
                     }
                 }
             }
-            let (outcomes, failure) = self.app.record_event_batches(batches).await;
+            let (outcomes, failure) = ingest.record(batches).await;
             for outcome in outcomes {
                 summary.chunks += 1;
                 summary.stored += outcome.stored;
@@ -221,14 +227,18 @@ impl pb::history_service_server::HistoryService for HistoryApi {
             }
             let failure = failure.map(|e| Status::from(ApiError::from(e))).or(invalid);
             if let Some(status) = failure {
-                return Err(chunk_rejected(&status, summary.chunks));
+                break Err(chunk_rejected(&status, summary.chunks));
             }
             match next {
                 NextChunk::Waiting => {}
-                NextChunk::End => break,
-                NextChunk::Broken(status) => return Err(status),
+                NextChunk::End => break Ok(()),
+                NextChunk::Broken(status) => break Err(status),
             }
-        }
+        };
+        // Answered once reads see every stored chunk, whatever ended the stream.
+        let caught_up = ingest.finish().await.map_err(ApiError::from);
+        ended?;
+        caught_up?;
         Ok(Response::new(summary))
     }
 }

@@ -1,6 +1,9 @@
 //! Writing history: batches of events, all or nothing, idempotent by event id.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
 
 use super::customers::describe;
 use super::{App, AppError};
@@ -29,33 +32,22 @@ impl App {
     /// would, committed together where the store can. Stops at the first batch that fails:
     /// the outcomes of the batches before it come back with its error, and they are stored.
     pub async fn record_event_batches(
-        &self,
+        self: &Arc<Self>,
         batches: Vec<Vec<(CustomerRef, Event)>>,
     ) -> (Vec<RecordOutcome>, Option<AppError>) {
-        let mut resolved = Vec::with_capacity(batches.len());
-        let mut failure = None;
-        for batch in batches {
-            match self.resolve_batch(batch).await {
-                Ok(events) => resolved.push(events),
-                Err(error) => {
-                    failure = Some(error);
-                    break;
-                }
-            }
+        let mut stream = self.ingest_stream();
+        let (outcomes, failure) = stream.record(batches).await;
+        match stream.finish().await {
+            Ok(()) => (outcomes, failure),
+            Err(error) => (outcomes, Some(failure.unwrap_or(error))),
         }
-        let recorded = self.store.record_event_batches(&resolved).await;
-        let mut outcomes = Vec::with_capacity(recorded.outcomes.len());
-        for (events, outcome) in resolved.iter().zip(recorded.outcomes) {
-            if let Err(error) = self.keep_resident(events, &outcome).await {
-                return (outcomes, Some(error));
-            }
-            self.note_events_stored(outcome.stored);
-            outcomes.push(outcome);
-        }
-        // A store failure comes first: the batch it stopped at precedes any unresolved one.
-        match recorded.failure {
-            Some(error) => (outcomes, Some(error.into())),
-            None => (outcomes, failure),
+    }
+
+    /// A stream of batch groups to store one after the other ([`IngestStream`]).
+    pub fn ingest_stream(self: &Arc<Self>) -> IngestStream {
+        IngestStream {
+            app: Arc::clone(self),
+            catching_up: None,
         }
     }
 
@@ -108,6 +100,20 @@ impl App {
         Ok(events)
     }
 
+    /// Brings the resident histories in step with committed batches, in order, and counts
+    /// their events towards the next snapshot refresh.
+    async fn take_in(
+        &self,
+        batches: Vec<Vec<Event>>,
+        outcomes: Vec<RecordOutcome>,
+    ) -> Result<(), AppError> {
+        for (events, outcome) in batches.iter().zip(outcomes) {
+            self.keep_resident(events, &outcome).await?;
+            self.note_events_stored(outcome.stored);
+        }
+        Ok(())
+    }
+
     /// Brings the resident histories in step with a committed batch.
     async fn keep_resident(
         &self,
@@ -129,5 +135,72 @@ impl App {
             self.resident.put(&id, &history);
         }
         Ok(())
+    }
+}
+
+/// Groups of batches stored one after the other, as an ingest stream sends them. While the
+/// store commits a group, the resident histories take in the group before it on another
+/// core: the two used to take turns, and each left the other's core idle.
+///
+/// Readers of the resident histories see a group once [`IngestStream::record`] has returned
+/// for the group after it, or [`IngestStream::finish`] has; a caller answers only after
+/// `finish`.
+pub struct IngestStream {
+    app: Arc<App>,
+    /// Taking in the last stored group.
+    catching_up: Option<JoinHandle<Result<(), AppError>>>,
+}
+
+impl IngestStream {
+    /// Stores a group of consecutive batches, each all or nothing as [`App::record_events`]
+    /// would, committed together where the store can. Stops at the first batch that fails:
+    /// the outcomes of the batches before it come back with its error, and they are stored.
+    /// A failure to take in the previous group is returned here too, after this group's
+    /// outcomes.
+    pub async fn record(
+        &mut self,
+        batches: Vec<Vec<(CustomerRef, Event)>>,
+    ) -> (Vec<RecordOutcome>, Option<AppError>) {
+        let app = Arc::clone(&self.app);
+        let mut resolved = Vec::with_capacity(batches.len());
+        let mut failure = None;
+        for batch in batches {
+            match app.resolve_batch(batch).await {
+                Ok(events) => resolved.push(events),
+                Err(error) => {
+                    failure = Some(error);
+                    break;
+                }
+            }
+        }
+        let recorded = app.store.record_event_batches(&resolved).await;
+        // A store failure comes first: the batch it stopped at precedes any unresolved one.
+        let failure = recorded.failure.map(AppError::from).or(failure);
+        let outcomes = recorded.outcomes;
+        // In commit order: this group's take-in starts once the previous one's is done.
+        let previous = self.caught_up().await;
+        resolved.truncate(outcomes.len());
+        let taken = outcomes.clone();
+        self.catching_up = Some(tokio::spawn(
+            async move { app.take_in(resolved, taken).await },
+        ));
+        match previous {
+            Ok(()) => (outcomes, failure),
+            Err(error) => (outcomes, Some(error)),
+        }
+    }
+
+    /// Waits until the resident histories hold every stored group.
+    pub async fn finish(mut self) -> Result<(), AppError> {
+        self.caught_up().await
+    }
+
+    async fn caught_up(&mut self) -> Result<(), AppError> {
+        match self.catching_up.take() {
+            None => Ok(()),
+            Some(task) => task
+                .await
+                .map_err(|error| AppError::Internal(format!("taking in stored events: {error}")))?,
+        }
     }
 }

@@ -215,3 +215,49 @@ async fn a_reload_sees_writes_made_past_the_app() {
     assert_eq!(app.resident_customers(), 1);
     assert!(app.resident.get("c2").is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ingest_stream_is_resident_once_finished() {
+    let app = Arc::new(loaded_app().await);
+    let mut stream = app.ingest_stream();
+    let groups = [
+        vec![vec![event("e1", at(30), order("o1", 1_000, "tea"))]],
+        vec![
+            vec![event("e2", at(20), order("o2", 2_000, "tea"))],
+            vec![event("e3", at(10), order("o3", 500, "cups"))],
+        ],
+        // A retry of a stored event: the customer is re-read whole.
+        vec![vec![
+            event("e3", at(10), order("o3", 500, "cups")),
+            event("e4", at(5), order("o4", 700, "tea")),
+        ]],
+    ];
+    for group in groups {
+        let size = group.len();
+        let (outcomes, failure) = stream.record(group).await;
+        assert!(failure.is_none(), "{failure:?}");
+        assert_eq!(outcomes.len(), size);
+    }
+    stream.finish().await.unwrap();
+    assert_eq!(app.resident.get("c1").unwrap().facts().len(), 4);
+    assert_in_step(&app, "c1").await;
+}
+
+#[tokio::test]
+async fn an_ingest_stream_stops_at_the_first_refused_batch_and_keeps_those_before() {
+    let app = Arc::new(loaded_app().await);
+    let mut stream = app.ingest_stream();
+    let reused_order = event("e9", at(10), order("o1", 300, "tea"));
+    let (outcomes, failure) = stream
+        .record(vec![
+            vec![event("e1", at(30), order("o1", 1_000, "tea"))],
+            vec![reused_order],
+            vec![event("e5", at(1), order("o5", 100, "tea"))],
+        ])
+        .await;
+    assert_eq!(outcomes.len(), 1);
+    assert!(failure.is_some());
+    stream.finish().await.unwrap();
+    assert_eq!(app.resident.get("c1").unwrap().facts().len(), 1);
+    assert_in_step(&app, "c1").await;
+}
