@@ -162,10 +162,7 @@ impl SqliteStore {
             // A private in-memory database lives and dies with its connections: keep exactly
             // one open for the lifetime of the store and share it for reads and writes.
             let pool = writer_pool_options(&known)
-                .max_connections(1)
                 .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
                 .connect_with(options)
                 .await?;
             MIGRATOR.run(&pool).await?;

@@ -8,6 +8,7 @@ use sqlx::Connection;
 use super::testing::{with_database, TestDatabase};
 use super::*;
 use crate::domain::history::{Channel, EventPayload, InteractionKind, Order, Refund};
+use crate::domain::testkit::plain_order;
 use crate::domain::time::Timestamp;
 use crate::domain::validate::FieldViolation;
 
@@ -38,15 +39,9 @@ fn visit(event_id: &str, customer_id: &str) -> Event {
 
 fn order(event_id: &str, customer_id: &str, order_id: &str, amount: i64) -> Event {
     let payload = EventPayload::Order(Order {
-        order_id: order_id.to_owned(),
-        amount,
-        cost: None,
-        discount_amount: 0,
-        coupon_code: None,
-        units: 1,
         categories: vec!["phones".to_owned()],
         channel: Some(Channel::App),
-        consideration_seconds: None,
+        ..plain_order(order_id, amount)
     });
     event(event_id, customer_id, at(0), payload)
 }
