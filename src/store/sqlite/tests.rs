@@ -89,6 +89,41 @@ async fn an_acknowledged_write_survives_a_crash_and_an_unclosed_drop() {
 }
 
 #[tokio::test]
+async fn a_settled_store_leaves_its_file_whole_and_its_wal_empty() {
+    // What a loader leaves for the next process: no pending rows and no WAL to copy back.
+    let dir = tempfile::tempdir().unwrap();
+    let url = file_url(dir.path());
+    let store = SqliteStore::connect(&url).await.unwrap();
+    let event = visit("e-1", "c-1");
+    store
+        .record_events(std::slice::from_ref(&event))
+        .await
+        .unwrap();
+    let wal = dir.path().join("segmenter.db-wal");
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+
+    store.settle().await.unwrap();
+    assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM pending_events")
+        .fetch_one(store.reader_pool())
+        .await
+        .unwrap();
+    assert_eq!(pending, 0);
+
+    // The database file alone holds the event.
+    let copied = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        &dir.path().join("segmenter.db"),
+        copied.path().join("segmenter.db"),
+    )
+    .unwrap();
+    let copy = SqliteStore::connect(&file_url(copied.path()))
+        .await
+        .unwrap();
+    assert_eq!(copy.history("c-1").await.unwrap().events, vec![event]);
+}
+
+#[tokio::test]
 async fn history_reads_merge_both_customer_indexes_without_a_full_sort() {
     let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
     for sql in [journal::HISTORY, journal::HISTORIES] {
