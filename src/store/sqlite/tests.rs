@@ -113,7 +113,7 @@ async fn a_settled_store_leaves_its_file_whole_and_its_wal_empty() {
     // The database file alone holds the event.
     let copied = tempfile::tempdir().unwrap();
     std::fs::copy(
-        &dir.path().join("segmenter.db"),
+        dir.path().join("segmenter.db"),
         copied.path().join("segmenter.db"),
     )
     .unwrap();
