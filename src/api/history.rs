@@ -10,7 +10,7 @@ use super::convert::{
 };
 use super::pb;
 use super::status::ApiError;
-use crate::app::{App, AppError};
+use crate::app::{App, AppError, GroupRecorded};
 use crate::domain::history::{CustomerProfile, CustomerRef, Event};
 use crate::domain::validate::{normalize_email, normalize_phone, Violations};
 use crate::store::StoreError;
@@ -199,46 +199,60 @@ impl pb::history_service_server::HistoryService for HistoryApi {
         let mut stream = request.into_inner();
         let mut summary = pb::IngestEventsResponse::default();
         let mut ingest = self.app.ingest_stream();
-        let ended = loop {
+        // Each chunk is its own all-or-nothing batch; earlier chunks stay stored on failure, so
+        // the error says how far the stream got and a retry of the whole stream is safe. A group
+        // is stored while the next one is received and converted; what storing it did comes
+        // back when the next one is handed over, or at `finish`.
+        let mut ended: Option<Status> = None;
+        let mut unconvertible: Option<Status> = None;
+        loop {
             let first = match stream.message().await {
                 Ok(Some(first)) => first,
-                Ok(None) => break Ok(()),
-                Err(status) => break Err(status),
+                Ok(None) => break,
+                Err(status) => {
+                    ended = Some(status);
+                    break;
+                }
             };
             let (chunks, next) = gather_waiting_chunks(first, &mut stream);
-            // Each chunk is its own all-or-nothing batch; earlier chunks stay stored on failure,
-            // so the error says how far the stream got and a retry of the whole stream is safe.
             let mut batches = Vec::with_capacity(chunks.len());
-            let mut invalid = None;
             for chunk in &chunks {
                 match self.convert_events(&chunk.events, "") {
                     Ok(batch) => batches.push(batch),
                     Err(error) => {
-                        invalid = Some(Status::from(error));
+                        unconvertible = Some(Status::from(error));
                         break;
                     }
                 }
             }
-            let (outcomes, failure) = ingest.record(batches).await;
-            for outcome in outcomes {
-                summary.chunks += 1;
-                summary.stored += outcome.stored;
-                summary.duplicates += outcome.duplicates;
+            if let Some(refused) = tally(&mut summary, ingest.submit(batches).await) {
+                // This group was dropped unstored, and with it any chunk it could not convert.
+                unconvertible = None;
+                ended = Some(refused);
+                break;
             }
-            let failure = failure.map(|e| Status::from(ApiError::from(e))).or(invalid);
-            if let Some(status) = failure {
-                break Err(chunk_rejected(&status, summary.chunks));
+            if unconvertible.is_some() {
+                break;
             }
             match next {
                 NextChunk::Waiting => {}
-                NextChunk::End => break Ok(()),
-                NextChunk::Broken(status) => break Err(status),
+                NextChunk::End => break,
+                NextChunk::Broken(status) => {
+                    ended = Some(status);
+                    break;
+                }
             }
-        };
+        }
         // Answered once reads see every stored chunk, whatever ended the stream.
-        let caught_up = ingest.finish().await.map_err(ApiError::from);
-        ended?;
-        caught_up?;
+        let (last, taken_in) = ingest.finish().await;
+        // A refused batch of the last group precedes the chunk that could not be converted.
+        let failure = tally(&mut summary, last)
+            .or_else(|| unconvertible.map(|status| chunk_rejected(&status, summary.chunks)))
+            .or(ended);
+        if let Some(status) = failure {
+            return Err(status);
+        }
+        taken_in.map_err(ApiError::from)?;
         Ok(Response::new(summary))
     }
 }
@@ -281,6 +295,17 @@ fn gather_waiting_chunks(
         }
     }
     (chunks, NextChunk::Waiting)
+}
+
+/// Counts a stored group into the summary; its failure, if any, as the stream's error.
+fn tally(summary: &mut pb::IngestEventsResponse, group: GroupRecorded) -> Option<Status> {
+    for outcome in group.outcomes {
+        summary.chunks += 1;
+        summary.stored += outcome.stored;
+        summary.duplicates += outcome.duplicates;
+    }
+    let failure = Status::from(ApiError::from(group.failure?));
+    Some(chunk_rejected(&failure, summary.chunks))
 }
 
 fn chunk_rejected(status: &Status, stored_before: u64) -> Status {

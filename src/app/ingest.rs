@@ -36,17 +36,20 @@ impl App {
         batches: Vec<Vec<(CustomerRef, Event)>>,
     ) -> (Vec<RecordOutcome>, Option<AppError>) {
         let mut stream = self.ingest_stream();
-        let (outcomes, failure) = stream.record(batches).await;
-        match stream.finish().await {
-            Ok(()) => (outcomes, failure),
-            Err(error) => (outcomes, Some(failure.unwrap_or(error))),
-        }
+        stream.submit(batches).await;
+        let (recorded, taken_in) = stream.finish().await;
+        let failure = match taken_in {
+            Ok(()) => recorded.failure,
+            Err(error) => Some(recorded.failure.unwrap_or(error)),
+        };
+        (recorded.outcomes, failure)
     }
 
     /// A stream of batch groups to store one after the other ([`IngestStream`]).
     pub fn ingest_stream(self: &Arc<Self>) -> IngestStream {
         IngestStream {
             app: Arc::clone(self),
+            storing: None,
             catching_up: None,
         }
     }
@@ -138,69 +141,122 @@ impl App {
     }
 }
 
-/// Groups of batches stored one after the other, as an ingest stream sends them. While the
-/// store commits a group, the resident histories take in the group before it on another
-/// core: the two used to take turns, and each left the other's core idle.
+/// Groups of batches stored one after the other, as an ingest stream sends them, in three
+/// overlapping stages: while the store commits a group, the caller receives and converts the
+/// next one, and the resident histories take in the group before it. Run one after the other,
+/// each stage left a core idle while the others worked.
 ///
-/// Readers of the resident histories see a group once [`IngestStream::record`] has returned
-/// for the group after it, or [`IngestStream::finish`] has; a caller answers only after
-/// `finish`.
+/// A group is stored only after the one before it is stored whole, so a refused batch still
+/// ends the stream with every batch before it stored and none after it. Readers of the
+/// resident histories see a group at the latest once [`IngestStream::finish`] returns; a
+/// caller answers only after that.
 pub struct IngestStream {
     app: Arc<App>,
-    /// Taking in the last stored group.
-    catching_up: Option<JoinHandle<Result<(), AppError>>>,
+    /// Storing the last submitted group.
+    storing: Option<JoinHandle<StoredGroup>>,
+    /// Taking in the stored groups, each after the one before it.
+    catching_up: Option<TakeIn>,
+}
+
+type TakeIn = JoinHandle<Result<(), AppError>>;
+
+/// What storing one group did: the outcomes of its committed batches, in order, and the error
+/// that stopped it, if one did; the batches after that one are not stored.
+#[derive(Debug, Default)]
+pub struct GroupRecorded {
+    pub outcomes: Vec<RecordOutcome>,
+    pub failure: Option<AppError>,
+}
+
+/// A stored group and the take-in it started.
+struct StoredGroup {
+    recorded: GroupRecorded,
+    catching_up: Option<TakeIn>,
 }
 
 impl IngestStream {
-    /// Stores a group of consecutive batches, each all or nothing as [`App::record_events`]
-    /// would, committed together where the store can. Stops at the first batch that fails:
-    /// the outcomes of the batches before it come back with its error, and they are stored.
-    /// A failure to take in the previous group is returned here too, after this group's
-    /// outcomes.
-    pub async fn record(
-        &mut self,
-        batches: Vec<Vec<(CustomerRef, Event)>>,
-    ) -> (Vec<RecordOutcome>, Option<AppError>) {
-        let app = Arc::clone(&self.app);
-        let mut resolved = Vec::with_capacity(batches.len());
-        let mut failure = None;
-        for batch in batches {
-            match app.resolve_batch(batch).await {
-                Ok(events) => resolved.push(events),
-                Err(error) => {
-                    failure = Some(error);
-                    break;
-                }
+    /// Hands over the next group of consecutive batches, each all or nothing as
+    /// [`App::record_events`] would, committed together where the store can, and returns what
+    /// storing the previous group did (nothing for the first). The group is stored in the
+    /// background; when the previous group failed, this one is dropped unstored.
+    pub async fn submit(&mut self, batches: Vec<Vec<(CustomerRef, Event)>>) -> GroupRecorded {
+        let earlier = self.stored().await;
+        if earlier.failure.is_none() {
+            let app = Arc::clone(&self.app);
+            let after = self.catching_up.take();
+            self.storing = Some(tokio::spawn(store_group(app, batches, after)));
+        }
+        earlier
+    }
+
+    /// Waits until the last group is stored and the resident histories hold every stored
+    /// group. Returns what storing the last group did, and whether every take-in succeeded.
+    pub async fn finish(mut self) -> (GroupRecorded, Result<(), AppError>) {
+        let last = self.stored().await;
+        let taken_in = match self.catching_up.take() {
+            None => Ok(()),
+            Some(task) => joined(task.await),
+        };
+        (last, taken_in)
+    }
+
+    /// What storing the submitted group did, once it is done; nothing when none is.
+    async fn stored(&mut self) -> GroupRecorded {
+        let Some(task) = self.storing.take() else {
+            return GroupRecorded::default();
+        };
+        match task.await {
+            Ok(stored) => {
+                self.catching_up = stored.catching_up;
+                stored.recorded
+            }
+            Err(error) => GroupRecorded {
+                outcomes: Vec::new(),
+                failure: Some(AppError::Internal(format!("storing events: {error}"))),
+            },
+        }
+    }
+}
+
+/// Resolves and stores a group, then starts its take-in, which waits for `after` (the
+/// previous group's) first. The take-in starts here, not in the caller: a caller that goes
+/// away mid-stream leaves a committed group behind, which the resident histories must hold.
+async fn store_group(
+    app: Arc<App>,
+    batches: Vec<Vec<(CustomerRef, Event)>>,
+    after: Option<TakeIn>,
+) -> StoredGroup {
+    let mut resolved = Vec::with_capacity(batches.len());
+    let mut failure = None;
+    for batch in batches {
+        match app.resolve_batch(batch).await {
+            Ok(events) => resolved.push(events),
+            Err(error) => {
+                failure = Some(error);
+                break;
             }
         }
-        let recorded = app.store.record_event_batches(&resolved).await;
-        // A store failure comes first: the batch it stopped at precedes any unresolved one.
-        let failure = recorded.failure.map(AppError::from).or(failure);
-        let outcomes = recorded.outcomes;
-        // In commit order: this group's take-in starts once the previous one's is done.
-        let previous = self.caught_up().await;
-        resolved.truncate(outcomes.len());
-        let taken = outcomes.clone();
-        self.catching_up = Some(tokio::spawn(
-            async move { app.take_in(resolved, taken).await },
-        ));
-        match previous {
-            Ok(()) => (outcomes, failure),
-            Err(error) => (outcomes, Some(error)),
-        }
     }
-
-    /// Waits until the resident histories hold every stored group.
-    pub async fn finish(mut self) -> Result<(), AppError> {
-        self.caught_up().await
-    }
-
-    async fn caught_up(&mut self) -> Result<(), AppError> {
-        match self.catching_up.take() {
+    let recorded = app.store.record_event_batches(&resolved).await;
+    // A store failure comes first: the batch it stopped at precedes any unresolved one.
+    let failure = recorded.failure.map(AppError::from).or(failure);
+    let outcomes = recorded.outcomes;
+    resolved.truncate(outcomes.len());
+    let taken = outcomes.clone();
+    let catching_up = tokio::spawn(async move {
+        let before = match after {
             None => Ok(()),
-            Some(task) => task
-                .await
-                .map_err(|error| AppError::Internal(format!("taking in stored events: {error}")))?,
-        }
+            Some(task) => joined(task.await),
+        };
+        let this = app.take_in(resolved, taken).await;
+        before.and(this)
+    });
+    StoredGroup {
+        recorded: GroupRecorded { outcomes, failure },
+        catching_up: Some(catching_up),
     }
+}
+
+fn joined(taken_in: Result<Result<(), AppError>, tokio::task::JoinError>) -> Result<(), AppError> {
+    taken_in.map_err(|error| AppError::Internal(format!("taking in stored events: {error}")))?
 }

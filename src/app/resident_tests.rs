@@ -232,13 +232,24 @@ async fn an_ingest_stream_is_resident_once_finished() {
             event("e4", at(5), order("o4", 700, "tea")),
         ]],
     ];
+    let mut sizes = Vec::new();
     for group in groups {
-        let size = group.len();
-        let (outcomes, failure) = stream.record(group).await;
-        assert!(failure.is_none(), "{failure:?}");
-        assert_eq!(outcomes.len(), size);
+        sizes.push(group.len());
+        let earlier = stream.submit(group).await;
+        // What storing the group before did, or nothing for the first.
+        assert!(earlier.failure.is_none(), "{:?}", earlier.failure);
+        let expected = if sizes.len() > 1 {
+            sizes[sizes.len() - 2]
+        } else {
+            0
+        };
+        assert_eq!(earlier.outcomes.len(), expected);
     }
-    stream.finish().await.unwrap();
+    let (last, taken_in) = stream.finish().await;
+    taken_in.unwrap();
+    assert!(last.failure.is_none(), "{:?}", last.failure);
+    assert_eq!(last.outcomes.len(), 1);
+    assert_eq!(last.outcomes[0].duplicates, 1);
     assert_eq!(app.resident.get("c1").unwrap().facts().len(), 4);
     assert_in_step(&app, "c1").await;
 }
@@ -248,16 +259,47 @@ async fn an_ingest_stream_stops_at_the_first_refused_batch_and_keeps_those_befor
     let app = Arc::new(loaded_app().await);
     let mut stream = app.ingest_stream();
     let reused_order = event("e9", at(10), order("o1", 300, "tea"));
-    let (outcomes, failure) = stream
-        .record(vec![
+    let first = stream
+        .submit(vec![
             vec![event("e1", at(30), order("o1", 1_000, "tea"))],
             vec![reused_order],
             vec![event("e5", at(1), order("o5", 100, "tea"))],
         ])
         .await;
-    assert_eq!(outcomes.len(), 1);
-    assert!(failure.is_some());
-    stream.finish().await.unwrap();
+    assert!(first.outcomes.is_empty() && first.failure.is_none());
+    // Handed over before the refusal is known: dropped unstored once it is.
+    let earlier = stream
+        .submit(vec![vec![event("e6", at(2), order("o6", 100, "tea"))]])
+        .await;
+    assert_eq!(earlier.outcomes.len(), 1);
+    assert!(
+        matches!(earlier.failure, Some(crate::app::AppError::Store(_))),
+        "{:?}",
+        earlier.failure
+    );
+    let (last, taken_in) = stream.finish().await;
+    taken_in.unwrap();
+    assert!(last.outcomes.is_empty() && last.failure.is_none());
+    assert_eq!(app.resident.get("c1").unwrap().facts().len(), 1);
+    assert_eq!(app.store().history("c1").await.unwrap().events.len(), 1);
+    assert_in_step(&app, "c1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_committed_after_its_caller_went_away_is_still_taken_in() {
+    let app = Arc::new(loaded_app().await);
+    let mut stream = app.ingest_stream();
+    stream
+        .submit(vec![vec![event("e1", at(30), order("o1", 1_000, "tea"))]])
+        .await;
+    // The caller goes away while the group is being stored.
+    drop(stream);
+    for _ in 0..500 {
+        if app.resident.get("c1").is_some_and(|h| h.facts().len() == 1) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     assert_eq!(app.resident.get("c1").unwrap().facts().len(), 1);
     assert_in_step(&app, "c1").await;
 }
