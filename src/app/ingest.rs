@@ -28,23 +28,6 @@ impl App {
         Ok(outcome)
     }
 
-    /// Stores consecutive batches of a stream, each all or nothing as [`App::record_events`]
-    /// would, committed together where the store can. Stops at the first batch that fails:
-    /// the outcomes of the batches before it come back with its error, and they are stored.
-    pub async fn record_event_batches(
-        self: &Arc<Self>,
-        batches: Vec<Vec<(CustomerRef, Event)>>,
-    ) -> (Vec<RecordOutcome>, Option<AppError>) {
-        let mut stream = self.ingest_stream();
-        stream.submit(batches).await;
-        let (recorded, taken_in) = stream.finish().await;
-        let failure = match taken_in {
-            Ok(()) => recorded.failure,
-            Err(error) => Some(recorded.failure.unwrap_or(error)),
-        };
-        (recorded.outcomes, failure)
-    }
-
     /// A stream of batch groups to store one after the other ([`IngestStream`]).
     pub fn ingest_stream(self: &Arc<Self>) -> IngestStream {
         IngestStream {
@@ -193,11 +176,7 @@ impl IngestStream {
     /// group. Returns what storing the last group did, and whether every take-in succeeded.
     pub async fn finish(mut self) -> (GroupRecorded, Result<(), AppError>) {
         let last = self.stored().await;
-        let taken_in = match self.catching_up.take() {
-            None => Ok(()),
-            Some(task) => joined(task.await),
-        };
-        (last, taken_in)
+        (last, taken_in(self.catching_up.take()).await)
     }
 
     /// What storing the submitted group did, once it is done; nothing when none is.
@@ -244,10 +223,7 @@ async fn store_group(
     resolved.truncate(outcomes.len());
     let taken = outcomes.clone();
     let catching_up = tokio::spawn(async move {
-        let before = match after {
-            None => Ok(()),
-            Some(task) => joined(task.await),
-        };
+        let before = taken_in(after).await;
         let this = app.take_in(resolved, taken).await;
         before.and(this)
     });
@@ -257,6 +233,11 @@ async fn store_group(
     }
 }
 
-fn joined(taken_in: Result<Result<(), AppError>, tokio::task::JoinError>) -> Result<(), AppError> {
-    taken_in.map_err(|error| AppError::Internal(format!("taking in stored events: {error}")))?
+/// Waits for a take-in, if one runs, and returns how it ended.
+async fn taken_in(task: Option<TakeIn>) -> Result<(), AppError> {
+    let Some(task) = task else {
+        return Ok(());
+    };
+    task.await
+        .map_err(|error| AppError::Internal(format!("taking in stored events: {error}")))?
 }

@@ -49,16 +49,23 @@ async fn connections_are_durable_and_readers_read_only() {
     assert!(write.is_err(), "the reader pool must not write");
 }
 
-#[tokio::test]
-async fn an_acknowledged_write_survives_a_crash_and_an_unclosed_drop() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = file_url(dir.path());
-    let store = SqliteStore::connect(&url).await.unwrap();
+/// A store in a file under `dir` that holds one recorded visit: the store, the event and what
+/// recording it did.
+async fn one_visit_recorded(dir: &std::path::Path) -> (SqliteStore, Event, RecordOutcome) {
+    let store = SqliteStore::connect(&file_url(dir)).await.unwrap();
     let event = visit("e-1", "c-1");
     let outcome = store
         .record_events(std::slice::from_ref(&event))
         .await
         .unwrap();
+    (store, event, outcome)
+}
+
+#[tokio::test]
+async fn an_acknowledged_write_survives_a_crash_and_an_unclosed_drop() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = file_url(dir.path());
+    let (store, event, outcome) = one_visit_recorded(dir.path()).await;
     assert_eq!(
         outcome,
         RecordOutcome {
@@ -92,13 +99,7 @@ async fn an_acknowledged_write_survives_a_crash_and_an_unclosed_drop() {
 async fn a_settled_store_leaves_its_file_whole_and_its_wal_empty() {
     // What a loader leaves for the next process: no pending rows and no WAL to copy back.
     let dir = tempfile::tempdir().unwrap();
-    let url = file_url(dir.path());
-    let store = SqliteStore::connect(&url).await.unwrap();
-    let event = visit("e-1", "c-1");
-    store
-        .record_events(std::slice::from_ref(&event))
-        .await
-        .unwrap();
+    let (store, event, _) = one_visit_recorded(dir.path()).await;
     let wal = dir.path().join("segmenter.db-wal");
     assert!(std::fs::metadata(&wal).unwrap().len() > 0);
 
