@@ -7,6 +7,7 @@ mod conformance;
 mod ledger;
 mod postgres;
 mod sqlite;
+mod stored;
 
 use async_trait::async_trait;
 

@@ -36,6 +36,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
 use self::customers::{external_value, upsert_many};
+use super::stored::{decode_event, decode_profile, history_page};
 use super::{DeleteOutcome, PoolStats, RecordOutcome, Store, StoreError, UpsertOutcome};
 use crate::auth::ApiKeyRecord;
 use crate::domain::history::{CustomerProfile, CustomerRef, Event, History};
@@ -233,11 +234,6 @@ fn count(value: i64) -> u64 {
     u64::try_from(value).unwrap_or_default()
 }
 
-fn decode_profile(json: &str) -> Result<CustomerProfile, StoreError> {
-    serde_json::from_str(json)
-        .map_err(|e| StoreError::Backend(format!("undecodable stored profile: {e}")))
-}
-
 #[async_trait]
 impl Store for PostgresStore {
     async fn upsert_customer(
@@ -304,7 +300,7 @@ impl Store for PostgresStore {
             .transpose()?;
         let events = contents
             .iter()
-            .map(|(content,)| events::decode_event(content))
+            .map(|(content,)| decode_event(content))
             .collect::<Result<Vec<Event>, StoreError>>()?;
         Ok(History { profile, events })
     }
@@ -375,19 +371,8 @@ impl Store for PostgresStore {
             .await?;
         tx.commit().await?;
 
-        // Both lists are in id byte order (COLLATE "C" = Rust's `str` order): merge them.
-        let mut rows = rows.into_iter().peekable();
-        let mut page = Vec::with_capacity(customers.len());
-        for (id, profile) in customers {
-            while rows.next_if(|(owner, _)| *owner < id).is_some() {}
-            let mut events = Vec::new();
-            while let Some((_, content)) = rows.next_if(|(owner, _)| *owner == id) {
-                events.push(events::decode_event(&content)?);
-            }
-            let profile = profile.map(|json| decode_profile(&json)).transpose()?;
-            page.push((id, History { profile, events }));
-        }
-        Ok(page)
+        // COLLATE "C" orders ids as Rust's `str` does.
+        history_page(customers, rows.into_iter())
     }
 
     async fn customer_count(&self) -> Result<u64, StoreError> {

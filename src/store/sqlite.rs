@@ -8,15 +8,19 @@
 
 mod customers;
 mod events;
+mod histories;
 mod journal;
 mod known;
+mod pending;
 mod rows;
 mod shared;
 
 use customers::{external_value, upsert_in, upsert_many};
+use events::Lookups;
 use events::Placement;
-use journal::{FoldGuard, HISTORIES, HISTORY};
+use journal::FoldGuard;
 use known::KnownKeys;
+use pending::PendingIndex;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -32,6 +36,7 @@ use sqlx::sqlite::{
 };
 use sqlx::Connection;
 
+use super::stored::decode_profile;
 use super::{
     BatchesRecorded, DeleteOutcome, PoolStats, RecordOutcome, Store, StoreError, UpsertOutcome,
 };
@@ -58,6 +63,8 @@ pub struct SqliteStore {
     placement: Placement,
     /// The stored keys this store knows without lookups ([`known`]).
     known: Arc<KnownKeys>,
+    /// Where the pending rows are ([`pending`]).
+    pending: Arc<PendingIndex>,
 }
 
 /// The writer's page cache, in KiB (negative: SQLite's unit for a size in KiB). SQLite's 2 MiB
@@ -105,14 +112,14 @@ impl SqliteStore {
         let recorder = async move {
             let mut conn = events::unenforced(&self.writer).await?;
             let mut tx = conn.begin_with(BEGIN_WRITE).await?;
-            self.confirm_known(&mut tx).await?;
+            self.confirm_indexes(&mut tx).await?;
             for batch in batches {
                 let contents = to_record.recv().await.ok_or_else(|| {
                     StoreError::Backend("the event encoder stopped early".to_owned())
                 })?;
                 let recorded_batch = match contents {
                     Ok(contents) => {
-                        events::record(&mut tx, batch, &contents, self.placement, &self.known)
+                        events::record(&mut tx, batch, &contents, self.placement, self.lookups())
                             .await?
                     }
                     Err(error) => Err(error),
@@ -137,14 +144,21 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Checks inside a write transaction that the known keys still hold, and schedules their
-    /// rebuild if another connection wrote.
-    async fn confirm_known(&self, tx: &mut SqliteConnection) -> Result<(), StoreError> {
+    /// Checks inside a write transaction that the known keys and the pending index still
+    /// hold: if another connection wrote, the index is rebuilt now and the keys later.
+    async fn confirm_indexes(&self, tx: &mut SqliteConnection) -> Result<(), StoreError> {
         if self.known.confirm(tx).await? {
             self.known
                 .rebuild_after_foreign_write(self.writer.clone(), self.reader.clone());
         }
-        Ok(())
+        self.pending.sync(tx).await
+    }
+
+    fn lookups(&self) -> Lookups<'_> {
+        Lookups {
+            known: &self.known,
+            pending: &self.pending,
+        }
     }
 
     /// After a commit: every customer its events name is stored.
@@ -180,20 +194,21 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full);
 
         let known = Arc::new(KnownKeys::default());
+        let pending = Arc::new(PendingIndex::default());
         if is_in_memory(url) {
             // A private in-memory database lives and dies with its connections: keep exactly
             // one open for the lifetime of the store and share it for reads and writes.
-            let pool = writer_pool_options(&known)
+            let pool = writer_pool_options(&known, &pending)
                 .min_connections(1)
                 .connect_with(options)
                 .await?;
             MIGRATOR.run(&pool).await?;
-            return Ok(SqliteStore::serving(pool.clone(), pool, known));
+            return SqliteStore::serving(pool.clone(), pool, known, pending).await;
         }
 
         // Only the writer switches to WAL: the switch needs an exclusive lock that the busy
         // timeout cannot wait for, and the mode is persistent in the file anyway.
-        let writer = writer_pool_options(&known)
+        let writer = writer_pool_options(&known, &pending)
             .connect_with(
                 options
                     .clone()
@@ -211,20 +226,33 @@ impl SqliteStore {
             .max_connections(READERS)
             .connect_with(options.pragma("query_only", "ON"))
             .await?;
-        Ok(SqliteStore::serving(writer, reader, known))
+        SqliteStore::serving(writer, reader, known, pending).await
     }
 
-    fn serving(writer: SqlitePool, reader: SqlitePool, known: Arc<KnownKeys>) -> SqliteStore {
+    /// The store over migrated pools, with its pending rows indexed.
+    async fn serving(
+        writer: SqlitePool,
+        reader: SqlitePool,
+        known: Arc<KnownKeys>,
+        pending: Arc<PendingIndex>,
+    ) -> Result<SqliteStore, StoreError> {
+        {
+            let mut conn = writer.acquire().await?;
+            let mut tx = conn.begin().await?;
+            pending.sync(&mut tx).await?;
+            tx.commit().await?;
+        }
         let folder = Arc::new(FoldGuard);
-        journal::spawn_folder(writer.clone(), &folder);
-        SqliteStore {
+        journal::spawn_folder(writer.clone(), Arc::clone(&pending), &folder);
+        Ok(SqliteStore {
             writer,
             reader,
             _folder: folder,
             fold_after_writes: false,
             placement: Placement::Pending,
             known,
-        }
+            pending,
+        })
     }
 
     /// The pool that writes (and migrates); one connection.
@@ -268,12 +296,14 @@ impl SqliteStore {
 
 /// The single-connection writer pool. The connection is kept for the store's lifetime: the
 /// known keys are checked against its `data_version`, which a new connection would restart.
-fn writer_pool_options(known: &Arc<KnownKeys>) -> SqlitePoolOptions {
+fn writer_pool_options(known: &Arc<KnownKeys>, pending: &Arc<PendingIndex>) -> SqlitePoolOptions {
     let known = Arc::clone(known);
+    let pending = Arc::clone(pending);
     SqlitePoolOptions::new()
         .before_acquire(enforce_keys)
         .after_connect(move |_, _| {
             known.note_new_connection();
+            pending.note_new_connection();
             Box::pin(async { Ok(()) })
         })
         .max_connections(1)
@@ -322,11 +352,6 @@ fn keyset<'a>(
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
-fn decode_profile(json: &str) -> Result<CustomerProfile, StoreError> {
-    serde_json::from_str(json)
-        .map_err(|e| StoreError::Backend(format!("undecodable stored profile: {e}")))
 }
 
 #[async_trait]
@@ -385,39 +410,11 @@ impl Store for SqliteStore {
     }
 
     async fn history(&self, customer_id: &str) -> Result<History, StoreError> {
-        // One read transaction: profile and events come from the same snapshot.
-        let mut tx = self.reader.begin().await?;
-        let row: Option<(Option<String>,)> =
-            sqlx::query_as("SELECT profile FROM customers WHERE id = ?")
-                .bind(customer_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let contents: Vec<(String,)> = sqlx::query_as(HISTORY)
-            .bind(customer_id)
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
-
-        let profile = row
-            .and_then(|(json,)| json)
-            .map(|json| decode_profile(&json))
-            .transpose()?;
-        let events = contents
-            .iter()
-            .map(|(content,)| events::decode_event(content))
-            .collect::<Result<Vec<Event>, StoreError>>()?;
-        Ok(History { profile, events })
+        self.read_history(customer_id).await
     }
 
     async fn event_count(&self, customer_id: &str) -> Result<u64, StoreError> {
-        let (n,): (i64,) = sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM events WHERE customer_id = ?1) \
-             + (SELECT COUNT(*) FROM pending_events WHERE customer_id = ?1)",
-        )
-        .bind(customer_id)
-        .fetch_one(&self.reader)
-        .await?;
-        Ok(count(n))
+        self.count_events(customer_id).await
     }
 
     async fn delete_customer(
@@ -435,20 +432,14 @@ impl Store for SqliteStore {
         }
         // Before the delete: should it not commit, the customer is only looked up again.
         self.known.forget_customer(customer_id);
-        let mut events_deleted = 0;
-        for statement in [
-            "DELETE FROM events WHERE customer_id = ?",
-            "DELETE FROM pending_events WHERE customer_id = ?",
-        ] {
-            events_deleted += sqlx::query(statement)
-                .bind(customer_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        }
+        let mut events_deleted = self.delete_pending_of(&mut tx, customer_id).await?;
+        events_deleted += sqlx::query("DELETE FROM events WHERE customer_id = ?")
+            .bind(customer_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         for statement in [
             "DELETE FROM orders WHERE customer_id = ?",
-            "DELETE FROM pending_orders WHERE customer_id = ?",
             "DELETE FROM aliases WHERE customer_id = ?",
             "DELETE FROM customers WHERE id = ?",
         ] {
@@ -469,9 +460,9 @@ impl Store for SqliteStore {
         let contents = events::encode(events).await?;
         let mut conn = events::unenforced(&self.writer).await?;
         let mut tx = conn.begin_with(BEGIN_WRITE).await?;
-        self.confirm_known(&mut tx).await?;
+        self.confirm_indexes(&mut tx).await?;
         let outcome =
-            events::record(&mut tx, events, &contents, self.placement, &self.known).await??;
+            events::record(&mut tx, events, &contents, self.placement, self.lookups()).await??;
         tx.commit().await?;
         self.note_customers_of(events.iter());
         // The fold needs the writer back.
@@ -518,41 +509,7 @@ impl Store for SqliteStore {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<(String, History)>, StoreError> {
-        let mut tx = self.reader.begin().await?;
-        let (sql, bound) = keyset(
-            "SELECT id, profile FROM customers WHERE id > ?1 ORDER BY id LIMIT ?2",
-            "SELECT id, profile FROM customers WHERE id >= ?1 ORDER BY id LIMIT ?2",
-            after,
-        );
-        let customers: Vec<(String, Option<String>)> = sqlx::query_as(sql)
-            .bind(bound)
-            .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
-            .await?;
-        let (Some((first, _)), Some((last, _))) = (customers.first(), customers.last()) else {
-            return Ok(Vec::new());
-        };
-        // The whole page's events in one range scan of the (customer_id, at) index.
-        let rows: Vec<(String, String)> = sqlx::query_as(HISTORIES)
-            .bind(first)
-            .bind(last)
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
-
-        // Both lists are in id byte order (BINARY collation = Rust's `str` order): merge them.
-        let mut rows = rows.into_iter().peekable();
-        let mut page = Vec::with_capacity(customers.len());
-        for (id, profile) in customers {
-            while rows.next_if(|(owner, _)| *owner < id).is_some() {}
-            let mut events = Vec::new();
-            while let Some((_, content)) = rows.next_if(|(owner, _)| *owner == id) {
-                events.push(events::decode_event(&content)?);
-            }
-            let profile = profile.map(|json| decode_profile(&json)).transpose()?;
-            page.push((id, History { profile, events }));
-        }
-        Ok(page)
+        self.read_histories(after, limit).await
     }
 
     async fn customer_count(&self) -> Result<u64, StoreError> {

@@ -341,10 +341,3 @@ async fn write_refunded(
     .await?;
     Ok(())
 }
-
-/// Decodes a stored `content_fingerprint()` back into the event. serde_json's
-/// `float_roundtrip` feature (Cargo.toml) keeps ticket sentiments exact.
-pub(super) fn decode_event(content: &str) -> Result<Event, StoreError> {
-    serde_json::from_str(content)
-        .map_err(|e| StoreError::Backend(format!("undecodable stored event: {e}")))
-}

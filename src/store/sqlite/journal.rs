@@ -4,14 +4,16 @@
 //! Each event that a commit inserts into a large table dirties a page of every index of it
 //! that is keyed by something random (event id, customer): at 12 million events that is
 //! about 12 KB written per event, whatever the batch size, and the WAL checkpoint writes those
-//! pages again at random places in the file. The pending tables are small, so a commit
-//! dirties few pages of them. The fold then moves many rows at once and in key order, so
-//! neighbouring rows share the pages they dirty. This is how log-structured stores defer index
-//! work; readers take the union of both places ([`super`]), so a fold changes no answer.
+//! pages again at random places in the file. The pending tables are only appended to, in
+//! recording order, and their rows are found through this process's index of them
+//! ([`super::pending`]), so a commit writes the pages it appended and little else. The fold
+//! then moves many rows at once and in key order, so neighbouring rows share the pages they
+//! dirty. This is how log-structured stores defer index work; readers take the union of both
+//! places ([`super::histories`]), so a fold changes no answer.
 //!
 //! The fold runs in the background: when the writer has been idle for [`IDLE_BEFORE_FOLD`],
 //! or, under sustained writes, when the pending tables hold [`FOLD_AT_EVENTS`] events, so
-//! that their indexes stay small. It moves at most [`FOLD_STEP_ROWS`] rows of each table per
+//! that the index of them in memory stays bounded. It moves at most [`FOLD_STEP_ROWS`] rows of each table per
 //! transaction, so a writer waits at most one step.
 
 use std::sync::{Arc, Weak};
@@ -20,6 +22,7 @@ use std::time::Duration;
 use sqlx::{Connection, SqliteConnection, SqlitePool};
 
 use super::events::{self, Placement};
+use super::pending::PendingIndex;
 use super::{SqliteStore, BEGIN_WRITE};
 use crate::store::StoreError;
 
@@ -31,22 +34,6 @@ const FOLD_AT_EVENTS: i64 = 2_000_000;
 
 /// Rows of each pending table moved by one fold transaction.
 const FOLD_STEP_ROWS: i64 = 500_000;
-
-// A customer's events: the folded ones, then the pending ones, which were all recorded after
-// them; each part in (at, recording order). As a compound SELECT with its own ORDER BY,
-// SQLite merges the two parts, each read in order from its customer index.
-pub(super) const HISTORY: &str = "\
-     SELECT content, at, 0 AS part, rowid AS recorded FROM events WHERE customer_id = ?1 \
-     UNION ALL \
-     SELECT content, at, 1, seq FROM pending_events WHERE customer_id = ?1 \
-     ORDER BY at, part, recorded";
-pub(super) const HISTORIES: &str = "\
-     SELECT customer_id, content, at, 0 AS part, rowid AS recorded FROM events \
-     WHERE customer_id >= ?1 AND customer_id <= ?2 \
-     UNION ALL \
-     SELECT customer_id, content, at, 1, seq FROM pending_events \
-     WHERE customer_id >= ?1 AND customer_id <= ?2 \
-     ORDER BY customer_id, at, part, recorded";
 
 /// How many rows one fold step moved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -83,30 +70,43 @@ impl SqliteStore {
     /// Moves every pending event and order into the large tables now, instead of when the
     /// background fold gets to them.
     pub async fn fold_pending(&self) -> Result<Folded, StoreError> {
-        fold_all(&self.writer).await
+        fold_all(&self.writer, &self.pending).await
     }
 }
 
 /// Moves up to `limit` of the oldest pending events and orders into the large tables in one
 /// write transaction.
-pub(super) async fn fold_step(pool: &SqlitePool, limit: i64) -> Result<Folded, StoreError> {
+pub(super) async fn fold_step(
+    pool: &SqlitePool,
+    pending: &PendingIndex,
+    limit: i64,
+) -> Result<Folded, StoreError> {
     // Every pending row names a stored customer (deleting it deletes them), so the moved
     // rows need no key checks.
     let mut conn = events::unenforced(pool).await?;
     let mut tx = conn.begin_with(BEGIN_WRITE).await?;
-    let folded = fold_in(&mut tx, limit).await?;
+    let (folded, last_event, last_order) = fold_in(&mut tx, limit).await?;
     tx.commit().await?;
+    // While this task still holds the writer: once the tables are empty, the next write
+    // gives seqs from 1 again, which must not meet the moved rows' entries.
+    pending.note_folded(last_event, last_order);
+    drop(conn);
     Ok(folded)
 }
 
 /// The copies are `OR ROLLBACK`: a conflict (which recording rules out) fails the whole
 /// transaction, so SQLite keeps no statement journal, which would hold in memory (temp_store)
 /// the old content of every page a step touches: 300 MB for a step of 500,000 events.
-async fn fold_in(conn: &mut SqliteConnection, limit: i64) -> Result<Folded, StoreError> {
+/// Returns what moved, and the last event and order seq moved.
+async fn fold_in(
+    conn: &mut SqliteConnection,
+    limit: i64,
+) -> Result<(Folded, Option<i64>, Option<i64>), StoreError> {
     // In customer order, so that consecutive inserts share index pages. Within a customer,
     // (at, seq) order gives rowids that keep the recording order of equal instants, which is
-    // all `events.rowid` orders.
-    let events = move_oldest(
+    // all `events.rowid` orders. The pending table has no index in that order, so SQLite
+    // sorts the step's rows first.
+    let (events, last_event) = move_oldest(
         conn,
         limit,
         "SELECT max(seq) FROM (SELECT seq FROM pending_events ORDER BY seq LIMIT ?)",
@@ -116,34 +116,35 @@ async fn fold_in(conn: &mut SqliteConnection, limit: i64) -> Result<Folded, Stor
         "DELETE FROM pending_events WHERE seq <= ?",
     )
     .await?;
-    let orders = move_oldest(
+    let (orders, last_order) = move_oldest(
         conn,
         limit,
-        "SELECT max(rowid) FROM (SELECT rowid FROM pending_orders ORDER BY rowid LIMIT ?)",
+        "SELECT max(seq) FROM (SELECT seq FROM pending_orders ORDER BY seq LIMIT ?)",
         "INSERT OR ROLLBACK INTO orders (customer_id, order_id, event_id, at, amount, refunded) \
          SELECT customer_id, order_id, event_id, at, amount, refunded FROM pending_orders \
-         WHERE rowid <= ? ORDER BY customer_id, order_id",
-        "DELETE FROM pending_orders WHERE rowid <= ?",
+         WHERE seq <= ? ORDER BY customer_id, order_id",
+        "DELETE FROM pending_orders WHERE seq <= ?",
     )
     .await?;
-    Ok(Folded { events, orders })
+    Ok((Folded { events, orders }, last_event, last_order))
 }
 
 /// Copies the `limit` oldest rows of a pending table (the last one's rowid found by
-/// `last_sql`) with `copy_sql`, then deletes them with `delete_sql`; returns how many moved.
+/// `last_sql`) with `copy_sql`, then deletes them with `delete_sql`; returns how many moved
+/// and the last one's rowid.
 async fn move_oldest(
     conn: &mut SqliteConnection,
     limit: i64,
     last_sql: &str,
     copy_sql: &str,
     delete_sql: &str,
-) -> Result<u64, StoreError> {
+) -> Result<(u64, Option<i64>), StoreError> {
     let (last,): (Option<i64>,) = sqlx::query_as(last_sql)
         .bind(limit)
         .fetch_one(&mut *conn)
         .await?;
     let Some(last) = last else {
-        return Ok(0);
+        return Ok((0, None));
     };
     let moved = sqlx::query(copy_sql)
         .bind(last)
@@ -151,14 +152,17 @@ async fn move_oldest(
         .await?
         .rows_affected();
     sqlx::query(delete_sql).bind(last).execute(conn).await?;
-    Ok(moved)
+    Ok((moved, Some(last)))
 }
 
 /// Folds every pending row, step by step.
-pub(super) async fn fold_all(pool: &SqlitePool) -> Result<Folded, StoreError> {
+pub(super) async fn fold_all(
+    pool: &SqlitePool,
+    pending: &PendingIndex,
+) -> Result<Folded, StoreError> {
     let mut total = Folded::default();
     loop {
-        let step = fold_step(pool, FOLD_STEP_ROWS).await?;
+        let step = fold_step(pool, pending, FOLD_STEP_ROWS).await?;
         if step == Folded::default() {
             return Ok(total);
         }
@@ -193,7 +197,7 @@ async fn orders_pending(pool: &SqlitePool) -> Result<bool, StoreError> {
 pub(super) struct FoldGuard;
 
 /// Starts the background fold of the store that owns `guard`.
-pub(super) fn spawn_folder(pool: SqlitePool, guard: &Arc<FoldGuard>) {
+pub(super) fn spawn_folder(pool: SqlitePool, pending: Arc<PendingIndex>, guard: &Arc<FoldGuard>) {
     let alive: Weak<FoldGuard> = Arc::downgrade(guard);
     tokio::spawn(async move {
         let mut seen_last = 0;
@@ -206,7 +210,7 @@ pub(super) fn spawn_folder(pool: SqlitePool, guard: &Arc<FoldGuard>) {
             if alive.strong_count() == 0 || pool.is_closed() {
                 return;
             }
-            folded = fold_when_due(&pool, &mut seen_last)
+            folded = fold_when_due(&pool, &pending, &mut seen_last)
                 .await
                 .unwrap_or_else(|error| {
                     tracing::warn!(%error, "folding the pending events failed; will retry");
@@ -218,7 +222,11 @@ pub(super) fn spawn_folder(pool: SqlitePool, guard: &Arc<FoldGuard>) {
 
 /// One look: folds a step when the pending events are many, or when none arrived since the
 /// last look (`seen_last`: the newest seq then) and some wait. Returns whether it folded.
-async fn fold_when_due(pool: &SqlitePool, seen_last: &mut i64) -> Result<bool, StoreError> {
+async fn fold_when_due(
+    pool: &SqlitePool,
+    index: &PendingIndex,
+    seen_last: &mut i64,
+) -> Result<bool, StoreError> {
     let (pending, last) = pending_span(pool).await?;
     let idle = last == *seen_last;
     *seen_last = last;
@@ -226,7 +234,7 @@ async fn fold_when_due(pool: &SqlitePool, seen_last: &mut i64) -> Result<bool, S
         || (idle && pending > 0)
         || (idle && orders_pending(pool).await?);
     if due {
-        let folded = fold_step(pool, FOLD_STEP_ROWS).await?;
+        let folded = fold_step(pool, index, FOLD_STEP_ROWS).await?;
         tracing::debug!(
             events = folded.events,
             orders = folded.orders,

@@ -359,15 +359,29 @@ impl KnownKeys {
             orders: GrowingBloom::planned_for(stored * 3 / 4 + HEADROOM_KEYS),
             customers: HashSet::new(),
         };
-        for from in ["events", "pending_events"] {
-            KeyScan::new(from, &["event_id"])
-                .run(&mut tx, PAGE_KEYS, |key| keys.events.add(key_hash(key[0])))
+        // The pending tables have no index but their seq, which leads their keys.
+        let event_ids = [("events", "event_id"), ("pending_events", "seq, event_id")];
+        for (from, columns) in event_ids {
+            let columns: Vec<&str> = columns.split(", ").collect();
+            KeyScan::new(from, &columns)
+                .run(&mut tx, PAGE_KEYS, |key| {
+                    if let Some(id) = key.last() {
+                        keys.events.add(key_hash(id));
+                    }
+                })
                 .await?;
         }
-        for from in ["orders", "pending_orders"] {
-            KeyScan::new(from, &["customer_id", "order_id"])
+        let order_keys = [
+            ("orders", "customer_id, order_id"),
+            ("pending_orders", "seq, customer_id, order_id"),
+        ];
+        for (from, columns) in order_keys {
+            let columns: Vec<&str> = columns.split(", ").collect();
+            KeyScan::new(from, &columns)
                 .run(&mut tx, PAGE_KEYS, |key| {
-                    keys.orders.add(order_hash(&(key[0], key[1])));
+                    if let [.., customer, order] = key {
+                        keys.orders.add(order_hash(&(*customer, *order)));
+                    }
                 })
                 .await?;
         }

@@ -124,40 +124,6 @@ async fn a_settled_store_leaves_its_file_whole_and_its_wal_empty() {
     assert_eq!(copy.history("c-1").await.unwrap().events, vec![event]);
 }
 
-#[tokio::test]
-async fn history_reads_merge_both_customer_indexes_without_a_full_sort() {
-    let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
-    for sql in [journal::HISTORY, journal::HISTORIES] {
-        let plan: Vec<(i64, i64, i64, String)> =
-            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .bind("a")
-                .bind("z")
-                .fetch_all(store.pool())
-                .await
-                .unwrap();
-        let details: Vec<&str> = plan.iter().map(|row| row.3.as_str()).collect();
-        // Each part is read in index order; only rows of equal instants are sorted further
-        // (by part and recording order), which the index cannot know is constant per part.
-        let searches = ["events_by_customer", "pending_events_by_customer"];
-        for index in searches {
-            assert!(
-                details.iter().any(|d| d
-                    .ends_with(&format!("USING INDEX {index} (customer_id=?)"))
-                    || d.contains(&format!("USING INDEX {index} (customer_id>? AND"))),
-                "{sql}: {details:?}"
-            );
-        }
-        assert!(details.contains(&"MERGE (UNION ALL)"), "{sql}: {details:?}");
-        assert!(
-            details
-                .iter()
-                .filter(|d| d.contains("TEMP B-TREE"))
-                .all(|d| d.contains("LAST 2 TERMS")),
-            "{sql}: {details:?}"
-        );
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_stores_on_one_file_write_side_by_side() {
     // As the server and an importer process would: each has its own single-writer pool, so
