@@ -221,6 +221,13 @@ impl SqliteStore {
                     .pragma("journal_size_limit", WAL_KEPT_BYTES),
             )
             .await?;
+        // What a process that ended without settling (a crash, a server stopped after an
+        // ingest) left in the WAL is copied now, before anything is served: left alone, the
+        // first commit's automatic checkpoint would copy it, a write that waits seconds.
+        // PASSIVE waits for no other process's readers; it copies what they allow.
+        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&writer)
+            .await?;
         MIGRATOR.run(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(READERS)

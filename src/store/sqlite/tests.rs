@@ -89,6 +89,22 @@ async fn an_acknowledged_write_survives_a_crash_and_an_unclosed_drop() {
         vec![event.clone()]
     );
 
+    // Opening copied the WAL into the database file before serving: the file alone now holds
+    // the event, though its WAL was never checkpointed before the crash.
+    let checkpointed = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        crashed.path().join("segmenter.db"),
+        checkpointed.path().join("segmenter.db"),
+    )
+    .unwrap();
+    let from_file_alone = SqliteStore::connect(&file_url(checkpointed.path()))
+        .await
+        .unwrap();
+    assert_eq!(
+        from_file_alone.history("c-1").await.unwrap().events,
+        vec![event.clone()]
+    );
+
     drop(store);
     let reopened = SqliteStore::connect(&url).await.unwrap();
     assert_eq!(reopened.history("c-1").await.unwrap().events, vec![event]);
