@@ -173,3 +173,56 @@ async fn a_loaders_writes_leave_the_index_as_it_is() {
         vec![visit("e-2", "c-2")]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_beside_writes_and_folds_see_every_committed_event_once() {
+    // Each customer's events are committed in id order; a read at any moment must see a
+    // prefix of them, whole and without repeats, however the folds move them meanwhile.
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::connect(&file_url(dir.path())).await.unwrap();
+    let event = |n: usize| {
+        let mut event = visit(&format!("e-{n:05}"), &format!("c-{}", n % 3));
+        event.at = crate::domain::time::Timestamp::from_seconds(1_750_000_000 + n as i64);
+        event
+    };
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for batch in 0..60 {
+                let events: Vec<Event> = (batch * 30..(batch + 1) * 30).map(event).collect();
+                store.record_events(&events).await.unwrap();
+                if batch % 7 == 3 {
+                    store.fold_pending().await.unwrap();
+                }
+            }
+        })
+    };
+    let mut reads = 0;
+    while !writer.is_finished() || reads < 20 {
+        for customer in ["c-0", "c-1", "c-2"] {
+            let ids: Vec<String> = store
+                .history(customer)
+                .await
+                .unwrap()
+                .events
+                .into_iter()
+                .map(|e| e.event_id)
+                .collect();
+            let offset: usize = customer[2..].parse().unwrap();
+            let expected: Vec<String> = (0..ids.len())
+                .map(|k| format!("e-{:05}", k * 3 + offset))
+                .collect();
+            assert_eq!(ids, expected, "{customer} after {reads} reads");
+        }
+        let page = store.histories(None, 10).await.unwrap();
+        for (customer, history) in &page {
+            let offset: usize = customer[2..].parse().unwrap();
+            for (k, e) in history.events.iter().enumerate() {
+                assert_eq!(e.event_id, format!("e-{:05}", k * 3 + offset));
+            }
+        }
+        reads += 1;
+    }
+    writer.await.unwrap();
+    assert_eq!(store.event_count("c-0").await.unwrap(), 600);
+}
