@@ -119,6 +119,34 @@ impl App {
         Ok((id, Arc::new(CompactHistory::from_history(&history))))
     }
 
+    /// [`App::load`] for every reference, in order. Ids are looked up among the resident
+    /// histories together (a nightly batch names customers by id).
+    pub(crate) async fn load_many(
+        &self,
+        references: &[CustomerRef],
+    ) -> Vec<Result<(String, Arc<CompactHistory>), AppError>> {
+        let ids: Option<Vec<&str>> = references
+            .iter()
+            .map(|reference| match reference {
+                CustomerRef::Id(id) => Some(id.as_str()),
+                _ => None,
+            })
+            .collect();
+        if let (Some(ids), true) = (&ids, self.resident.is_loaded()) {
+            let histories = self.resident.get_many(ids.iter().copied());
+            return ids
+                .iter()
+                .zip(histories)
+                .map(|(id, history)| Ok(((*id).to_owned(), history.unwrap_or_default())))
+                .collect();
+        }
+        let mut loaded = Vec::with_capacity(references.len());
+        for reference in references {
+            loaded.push(self.load(reference).await);
+        }
+        loaded
+    }
+
     /// Classifies one customer; an unknown one is classified from an empty history.
     pub async fn classify(
         &self,
@@ -141,10 +169,7 @@ impl App {
         present: impl Fn(Classified) -> T + Send + Sync + 'static,
     ) -> Result<Vec<Result<T, AppError>>, AppError> {
         let basis = Arc::new(self.basis(options).await?);
-        let mut loaded = Vec::with_capacity(references.len());
-        for reference in references {
-            loaded.push(self.load(reference).await);
-        }
+        let loaded = self.load_many(references).await;
         let classify_all = move || {
             loaded
                 .into_par_iter()

@@ -303,3 +303,40 @@ async fn a_group_committed_after_its_caller_went_away_is_still_taken_in() {
     assert_eq!(app.resident.get("c1").unwrap().facts().len(), 1);
     assert_in_step(&app, "c1").await;
 }
+
+#[tokio::test]
+async fn many_lookups_under_one_lock_answer_as_single_ones() {
+    let app = loaded_app().await;
+    app.record_events(vec![event("e1", at(30), order("o1", 1_000, "tea"))])
+        .await
+        .unwrap();
+    let ids = ["c1", "nobody", "c1"];
+    let many = app.resident.get_many(ids.into_iter());
+    let single: Vec<_> = ids.iter().map(|id| app.resident.get(id)).collect();
+    assert_eq!(many, single);
+    assert!(many[0].is_some() && many[1].is_none());
+
+    // A batch by id, and one mixing in another kind of reference, load alike.
+    let by_id = [
+        CustomerRef::Id("c1".into()),
+        CustomerRef::Id("nobody".into()),
+    ];
+    let mixed = [
+        CustomerRef::Id("c1".into()),
+        CustomerRef::Email("nobody@example.com".into()),
+    ];
+    let loaded = app.load_many(&by_id).await;
+    assert_eq!(loaded[0].as_ref().unwrap().0, "c1");
+    assert_eq!(
+        loaded[0].as_ref().unwrap().1,
+        app.resident.get("c1").unwrap()
+    );
+    assert_eq!(loaded[1].as_ref().unwrap().0, "nobody");
+    assert_eq!(*loaded[1].as_ref().unwrap().1, CompactHistory::default());
+    let loaded = app.load_many(&mixed).await;
+    assert_eq!(
+        loaded[0].as_ref().unwrap().1,
+        app.resident.get("c1").unwrap()
+    );
+    assert_eq!(loaded[1].as_ref().unwrap().0, "");
+}
