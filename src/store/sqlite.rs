@@ -147,11 +147,12 @@ impl SqliteStore {
     /// Checks inside a write transaction that the known keys and the pending index still
     /// hold: if another connection wrote, the index is rebuilt now and the keys later.
     async fn confirm_indexes(&self, tx: &mut SqliteConnection) -> Result<(), StoreError> {
-        if self.known.confirm(tx).await? {
+        let now = self.known.current_baseline(tx).await?;
+        if self.known.confirm(now) {
             self.known
                 .rebuild_after_foreign_write(self.writer.clone(), self.reader.clone());
         }
-        self.pending.sync(tx).await
+        self.pending.sync(tx, now).await
     }
 
     fn lookups(&self) -> Lookups<'_> {
@@ -198,7 +199,7 @@ impl SqliteStore {
         if is_in_memory(url) {
             // A private in-memory database lives and dies with its connections: keep exactly
             // one open for the lifetime of the store and share it for reads and writes.
-            let pool = writer_pool_options(&known, &pending)
+            let pool = writer_pool_options(&known)
                 .min_connections(1)
                 .connect_with(options)
                 .await?;
@@ -208,7 +209,7 @@ impl SqliteStore {
 
         // Only the writer switches to WAL: the switch needs an exclusive lock that the busy
         // timeout cannot wait for, and the mode is persistent in the file anyway.
-        let writer = writer_pool_options(&known, &pending)
+        let writer = writer_pool_options(&known)
             .connect_with(
                 options
                     .clone()
@@ -246,7 +247,8 @@ impl SqliteStore {
         {
             let mut conn = writer.acquire().await?;
             let mut tx = conn.begin().await?;
-            pending.sync(&mut tx).await?;
+            let now = known.current_baseline(&mut tx).await?;
+            pending.sync(&mut tx, now).await?;
             tx.commit().await?;
         }
         let folder = Arc::new(FoldGuard);
@@ -303,14 +305,12 @@ impl SqliteStore {
 
 /// The single-connection writer pool. The connection is kept for the store's lifetime: the
 /// known keys are checked against its `data_version`, which a new connection would restart.
-fn writer_pool_options(known: &Arc<KnownKeys>, pending: &Arc<PendingIndex>) -> SqlitePoolOptions {
+fn writer_pool_options(known: &Arc<KnownKeys>) -> SqlitePoolOptions {
     let known = Arc::clone(known);
-    let pending = Arc::clone(pending);
     SqlitePoolOptions::new()
         .before_acquire(enforce_keys)
         .after_connect(move |_, _| {
             known.note_new_connection();
-            pending.note_new_connection();
             Box::pin(async { Ok(()) })
         })
         .max_connections(1)

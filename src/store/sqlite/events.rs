@@ -303,6 +303,7 @@ async fn take_back_events(
         .await?;
     Ok(())
 }
+
 /// Decides the batch in order against the stored contents of its event ids (`None`: every
 /// id is new and the batch repeats none) and the ledger of its orders, which it updates.
 /// Returns the outcome and the events to store.
@@ -310,7 +311,7 @@ fn decide<'e>(
     events: &'e [Event],
     contents: &'e [String],
     stored: Option<&HashMap<&'e str, String>>,
-    ledger: &mut HashMap<OrderKey<'e>, LedgerEntry>,
+    ledger: &mut Ledger<'e>,
 ) -> Result<(RecordOutcome, Vec<usize>), StoreError> {
     let mut outcome = RecordOutcome::default();
     let mut seen: HashMap<&str, &str> = HashMap::new();

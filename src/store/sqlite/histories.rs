@@ -160,7 +160,8 @@ impl SqliteStore {
         conn: &mut SqliteConnection,
         customer_id: &str,
     ) -> Result<u64, StoreError> {
-        self.pending.sync(conn).await?;
+        let now = self.known.current_baseline(conn).await?;
+        self.pending.sync(conn, now).await?;
         let of_customer = |table| {
             self.pending
                 .of_customers(table, std::iter::once(customer_id))

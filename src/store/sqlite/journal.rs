@@ -13,8 +13,8 @@
 //!
 //! The fold runs in the background: when the writer has been idle for [`IDLE_BEFORE_FOLD`],
 //! or, under sustained writes, when the pending tables hold [`FOLD_AT_EVENTS`] events, so
-//! that the index of them in memory stays bounded. It moves at most [`FOLD_STEP_ROWS`] rows of each table per
-//! transaction, so a writer waits at most one step.
+//! that the index of them in memory stays bounded. It moves at most [`FOLD_STEP_ROWS`] rows
+//! of each table per transaction, so a writer waits at most one step.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;

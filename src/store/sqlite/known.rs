@@ -42,11 +42,20 @@ const REBUILD_AFTER_FOREIGN_WRITE: Duration = Duration::from_secs(30);
 /// Keys planned for beyond those stored when the knowledge is built.
 const HEADROOM_KEYS: usize = 1 << 20;
 
-/// The writer connection and its `data_version` when the knowledge was complete.
+/// Which writes of other connections the writer connection has seen: its number in the
+/// writer pool and its `data_version`, which another connection's commit changes and its own
+/// do not. What this store knows of the file (these keys, the pending index) holds as long as
+/// the baseline it was built at does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Baseline {
+pub(super) struct Baseline {
     connection: u64,
     data_version: i64,
+}
+
+impl Baseline {
+    pub fn same_connection(&self, other: &Baseline) -> bool {
+        self.connection == other.connection
+    }
 }
 
 #[derive(Default)]
@@ -146,16 +155,15 @@ impl KnownKeys {
         matches!(*self.state(), State::Ready { .. })
     }
 
-    /// Checks, inside a write transaction, that no other connection wrote since the build;
-    /// if one did, forgets everything and returns true: the caller should schedule a
-    /// rebuild ([`KnownKeys::rebuild_later`]).
-    pub async fn confirm(&self, conn: &mut SqliteConnection) -> Result<bool, StoreError> {
+    /// Checks, inside a write transaction whose baseline is `now`, that no other connection
+    /// wrote since the build; if one did, forgets everything and returns true: the caller
+    /// should schedule a rebuild ([`KnownKeys::rebuild_later`]).
+    pub fn confirm(&self, now: Baseline) -> bool {
         let Some(expected) = self.baseline() else {
-            return Ok(false);
+            return false;
         };
-        let now = self.current_baseline(conn).await?;
         if now == expected {
-            return Ok(false);
+            return false;
         }
         let mut state = self.state();
         if matches!(&*state, State::Building { baseline, .. } | State::Ready { baseline, .. } if *baseline == expected)
@@ -164,9 +172,9 @@ impl KnownKeys {
             tracing::info!(
                 "another connection wrote to the database: stored keys will be relearned"
             );
-            return Ok(true);
+            return true;
         }
-        Ok(false)
+        false
     }
 
     fn baseline(&self) -> Option<Baseline> {
@@ -176,7 +184,11 @@ impl KnownKeys {
         }
     }
 
-    async fn current_baseline(&self, conn: &mut SqliteConnection) -> Result<Baseline, StoreError> {
+    /// The writer connection's baseline now.
+    pub async fn current_baseline(
+        &self,
+        conn: &mut SqliteConnection,
+    ) -> Result<Baseline, StoreError> {
         let (data_version,): (i64,) = sqlx::query_as("PRAGMA data_version")
             .fetch_one(conn)
             .await?;

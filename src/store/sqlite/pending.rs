@@ -30,11 +30,11 @@ mod runs;
 mod tests;
 
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use sqlx::SqliteConnection;
 
+use super::known::Baseline;
 use super::rows::{cut, Shapes};
 use runs::Runs;
 
@@ -44,8 +44,6 @@ use crate::store::StoreError;
 #[derive(Debug, Default)]
 pub(super) struct PendingIndex {
     index: Mutex<Index>,
-    /// Counts the writer pool's connections: `data_version` compares only within one.
-    connections: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -58,8 +56,8 @@ struct Index {
     /// The newest event and order seqs noted since the pending rows were last all folded.
     newest_event: i64,
     newest_order: i64,
-    /// The writer connection and its `data_version` when the index last matched the tables.
-    synced: Option<(u64, i64)>,
+    /// The writer connection's baseline when the index last matched the tables.
+    synced: Option<Baseline>,
 }
 
 /// Which pending table a lookup reads.
@@ -87,10 +85,6 @@ fn key_hash(key: &str) -> u64 {
 }
 
 impl PendingIndex {
-    pub fn note_new_connection(&self) {
-        self.connections.fetch_add(1, Ordering::AcqRel);
-    }
-
     fn index(&self) -> MutexGuard<'_, Index> {
         // The index holds no invariant a panicking writer could break halfway: entries are
         // only ever a superset, so a poisoned lock is still usable.
@@ -99,17 +93,13 @@ impl PendingIndex {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Inside a write transaction that touches the pending tables: brings the index in step
-    /// with them unless it has followed every write since it was last built. Another
-    /// connection's commit changes the writer connection's `data_version`; this connection's
-    /// own do not. Most such commits are a loader's, which add no pending rows; rows another
-    /// server appended after the newest this index holds are read and added; and when pending
-    /// rows this index holds were folded away by another process, it is rebuilt whole.
-    pub async fn sync(&self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
-        let (data_version,): (i64,) = sqlx::query_as("PRAGMA data_version")
-            .fetch_one(&mut *conn)
-            .await?;
-        let now = (self.connections.load(Ordering::Acquire), data_version);
+    /// Inside a write transaction that touches the pending tables, whose writer baseline is
+    /// `now` ([`Baseline`]): brings the index in step with them unless it has followed every
+    /// write since it was last built. Most other connections' commits are a loader's, which
+    /// add no pending rows; rows another server appended after the newest this index holds
+    /// are read and added; and when pending rows this index holds were folded away by another
+    /// process, it is rebuilt whole.
+    pub async fn sync(&self, conn: &mut SqliteConnection, now: Baseline) -> Result<(), StoreError> {
         let (synced, newest) = {
             let index = self.index();
             (index.synced, (index.newest_event, index.newest_order))
@@ -123,7 +113,7 @@ impl PendingIndex {
         .fetch_one(&mut *conn)
         .await?;
         let (last_event, last_order) = (last_event.unwrap_or(0), last_order.unwrap_or(0));
-        let appended_only = synced.is_some_and(|(connection, _)| connection == now.0)
+        let appended_only = synced.is_some_and(|synced| synced.same_connection(&now))
             && last_event >= newest.0
             && last_order >= newest.1;
         let after = if appended_only {
