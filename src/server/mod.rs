@@ -8,15 +8,18 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
+use tokio_stream::StreamExt;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 mod auth;
+mod gathered_writes;
 mod health;
 mod layers;
 mod metrics;
 
 use auth::{AuthLayer, RateLimiter};
+use gathered_writes::GatheredWrites;
 use layers::{DeadlineLayer, ObserveLayer, ShedLayer};
 use metrics::Metrics;
 
@@ -158,7 +161,9 @@ pub async fn start(
         source,
     })?;
     // Without TCP_NODELAY small responses wait for delayed ACKs: tens of ms at p99.
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .map(|accepted| accepted.map(GatheredWrites::new));
 
     let reflection_v1 = reflection_builder()
         .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
