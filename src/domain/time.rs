@@ -92,18 +92,34 @@ impl Timestamp {
 
     /// RFC 3339 rendering with second precision (microseconds when present).
     pub fn to_rfc3339(self) -> String {
-        let (y, m, d) = self.civil_date();
-        let secs_of_day = self.0.div_euclid(MICROS_PER_SECOND).rem_euclid(86_400);
-        let micros = self.0.rem_euclid(MICROS_PER_SECOND);
+        self.rfc3339().to_string()
+    }
+
+    /// [`Timestamp::to_rfc3339`] written straight into a formatter, with no string of its own.
+    pub fn rfc3339(self) -> impl std::fmt::Display {
+        Rfc3339(self)
+    }
+}
+
+struct Rfc3339(Timestamp);
+
+impl std::fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (y, m, d) = self.0.civil_date();
+        let micros_total = self.0.micros();
+        let secs_of_day = micros_total
+            .div_euclid(MICROS_PER_SECOND)
+            .rem_euclid(86_400);
+        let micros = micros_total.rem_euclid(MICROS_PER_SECOND);
         let (h, mi, s) = (
             secs_of_day / 3600,
             secs_of_day % 3600 / 60,
             secs_of_day % 60,
         );
         if micros == 0 {
-            format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+            write!(f, "{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
         } else {
-            format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{micros:06}Z")
+            write!(f, "{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{micros:06}Z")
         }
     }
 }

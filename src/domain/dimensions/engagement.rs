@@ -1,7 +1,7 @@
 //! Behaviour over time: engagement (3.3), lifecycle (3.5) and activity period (3.6).
 
 use super::classify::{Context, Decision};
-use super::{deferred, Reasons, NONE};
+use super::{Reasons, NONE};
 
 pub fn engagement(ctx: &Context<'_>) -> Decision {
     let rules = &ctx.rules.engagement;
@@ -52,7 +52,7 @@ pub fn lifecycle(ctx: &Context<'_>, satisfaction: &str) -> Decision {
     let new = first_is_recent || f.purchases_ever == 1;
     reasons.push(
         ctx.reason("lifecycle.new", new)
-            .observed("first_purchase_at", deferred(|| first.to_rfc3339()))
+            .observed("first_purchase_at", first.rfc3339())
             .observed("tenure_days", tenure)
             .observed("purchases_ever", f.purchases_ever)
             .threshold("new_within_days", rules.new_within_days)

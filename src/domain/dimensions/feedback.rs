@@ -1,7 +1,6 @@
 //! What customers say: satisfaction (3.7) and advocacy (3.8).
 
 use super::classify::{Context, Decision};
-use super::deferred;
 
 pub fn satisfaction(ctx: &Context<'_>) -> Decision {
     let f = ctx.features;
@@ -59,7 +58,7 @@ pub fn advocacy(ctx: &Context<'_>) -> Decision {
     let nps_reason = ctx
         .reason("advocacy.latest_nps", true)
         .observed("last_nps", nps.score)
-        .observed("last_nps_at", deferred(|| nps.at.to_rfc3339()))
+        .observed("last_nps_at", nps.at.rfc3339())
         .threshold("promoter_min_nps", rules.promoter_min_nps)
         .threshold("passive_min_nps", rules.passive_min_nps);
     if nps.score >= rules.promoter_min_nps {

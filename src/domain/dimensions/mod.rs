@@ -134,6 +134,18 @@ impl<F: Fn() -> T, T: std::fmt::Display> std::fmt::Display for Deferred<F> {
     }
 }
 
+/// A value that may be missing, shown as "none" then.
+pub(crate) struct OrNone<T>(pub Option<T>);
+
+impl<T: std::fmt::Display> std::fmt::Display for OrNone<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(value) => value.fmt(f),
+            None => f.write_str("none"),
+        }
+    }
+}
+
 /// Defers rendering `value()` until the text is needed.
 pub(crate) fn deferred<F: Fn() -> T, T: std::fmt::Display>(value: F) -> Deferred<F> {
     Deferred(value)

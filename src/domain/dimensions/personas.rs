@@ -2,13 +2,9 @@
 //! (3.11), customer type (3.12) and decision style (3.13).
 
 use super::classify::{Context, Decision};
-use super::{deferred, Draft, Reasons};
-use crate::domain::features::Fraction;
+use super::{deferred, Draft, OrNone, Reasons};
 use crate::domain::history::{DecisionStyle, Plan, TicketKind};
-
-fn fraction_text(value: Option<Fraction>) -> impl std::fmt::Display {
-    deferred(move || value.map_or("none".to_owned(), |v| v.to_string()))
-}
+use crate::domain::time::Timestamp;
 
 /// Every rule is evaluated: the first match is the persona, later matches are secondary traits.
 fn first_match_with_traits<const N: usize>(
@@ -47,10 +43,7 @@ pub fn sales_persona(ctx: &Context<'_>) -> Decision {
         .reason("sales_persona.new", first_recent)
         .observed(
             "first_purchase_at",
-            deferred(|| {
-                f.first_purchase_at
-                    .map_or("none".to_owned(), |t| t.to_rfc3339())
-            }),
+            OrNone(f.first_purchase_at.map(Timestamp::rfc3339)),
         )
         .threshold("new_within_days", rules.new_within_days);
 
@@ -62,7 +55,7 @@ pub fn sales_persona(ctx: &Context<'_>) -> Decision {
             "sales_persona.bargain_hunter",
             bargain_share && f.frequency >= rules.bargain_min_purchases,
         )
-        .observed("discount_share", fraction_text(f.discount_share))
+        .observed("discount_share", OrNone(f.discount_share))
         .observed("frequency", f.frequency)
         .threshold(
             "bargain_min_discount_share",
@@ -80,7 +73,7 @@ pub fn sales_persona(ctx: &Context<'_>) -> Decision {
             f.consideration_count >= rules.impulse_min_considerations && impulse_median,
         )
         .observed("consideration_count", f.consideration_count)
-        .observed("median_consideration_seconds", fraction_text(median))
+        .observed("median_consideration_seconds", OrNone(median))
         .threshold(
             "impulse_min_considerations",
             rules.impulse_min_considerations,
@@ -101,7 +94,7 @@ pub fn sales_persona(ctx: &Context<'_>) -> Decision {
         .reason("sales_persona.informed", researches || deliberates)
         .observed("research_per_purchase", f.research_per_purchase)
         .observed("consideration_count", f.consideration_count)
-        .observed("median_consideration_seconds", fraction_text(median))
+        .observed("median_consideration_seconds", OrNone(median))
         .threshold(
             "informed_min_research_per_purchase",
             rules.informed_min_research_per_purchase,
@@ -147,15 +140,8 @@ pub fn service_persona(ctx: &Context<'_>, advocacy: &str, lifecycle: &str) -> De
         )
         .observed("unresolved_complaint_tickets", unresolved)
         .observed("negative_complaint_tickets_30d", upset)
-        .observed(
-            "last_csat",
-            f.last_csat
-                .map_or("none".to_owned(), |c| c.score.to_string()),
-        )
-        .observed(
-            "last_csat_at",
-            deferred(|| f.last_csat.map_or("none".to_owned(), |c| c.at.to_rfc3339())),
-        )
+        .observed("last_csat", OrNone(f.last_csat.map(|c| c.score)))
+        .observed("last_csat_at", OrNone(f.last_csat.map(|c| c.at.rfc3339())))
         .threshold(
             "angry_unresolved_window_days",
             rules.angry_unresolved_window_days,
@@ -239,7 +225,7 @@ pub fn customer_type(ctx: &Context<'_>, inputs: &TypeInputs<'_>) -> Decision {
     reasons.push(
         ctx.reason("customer_type.problem", problem)
             .observed("complaint_claim_escalation_tickets_180d", serious)
-            .observed("refund_rate", fraction_text(f.refund_rate))
+            .observed("refund_rate", OrNone(f.refund_rate))
             .threshold("problem_min_tickets_180d", rules.problem_min_tickets_180d)
             .threshold("problem_min_refund_rate", rules.problem_min_refund_rate),
     );
@@ -282,7 +268,7 @@ pub fn customer_type(ctx: &Context<'_>, inputs: &TypeInputs<'_>) -> Decision {
     reasons.push(
         ctx.reason("customer_type.convenience", convenience)
             .observed("purchases_ever", f.purchases_ever)
-            .observed("discount_share", fraction_text(f.discount_share))
+            .observed("discount_share", OrNone(f.discount_share))
             .observed("lifecycle", inputs.lifecycle)
             .threshold(
                 "convenience_min_discount_share",

@@ -17,7 +17,7 @@
 
 use super::classify::{Context, Decision};
 use super::value::{no_purchases, pareto_tier, TierLabels};
-use super::{deferred, Draft, UNKNOWN};
+use super::{deferred, Draft, OrNone, UNKNOWN};
 use crate::domain::predictive::{CustomerPrediction, FitFailure, FitOutcome};
 use crate::domain::rules::Share;
 
@@ -54,8 +54,8 @@ fn rounded(value: f64) -> f64 {
     (value * 10_000.0).round() / 10_000.0
 }
 
-fn optional(value: Option<f64>) -> String {
-    value.map_or_else(|| "none".to_owned(), |v| rounded(v).to_string())
+fn optional(value: Option<f64>) -> OrNone<f64> {
+    OrNone(value.map(rounded))
 }
 
 /// The share as the double it is compared with.
