@@ -8,9 +8,12 @@
 //! share a write. On loopback a write is also the receiver's TCP processing, so at 64 calls in
 //! flight those writes were the largest single cost of a Classify.
 //!
-//! Here writes are copied into one buffer. A flush first waits for one turn of the scheduler
+//! Here writes are copied into one buffer. A flush first waits for a turn of the scheduler
 //! (the connection's task wakes itself and yields), so the trailers and whatever the other
-//! streams' tasks answer in the meantime join the same write; the next flush sends it all.
+//! streams' tasks answer in the meantime join the same write; it waits again as long as the
+//! gathering grew during the last turn, is under [`GATHER_LIMIT`] and has waited fewer than
+//! [`MAX_TURNS`] turns, then sends it all. A lone call waits one turn: its latency does not
+//! change; a stream that keeps writing small messages waits a bounded few.
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
@@ -20,8 +23,12 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tonic::transport::server::Connected;
 
 /// Gathered bytes beyond which a write goes out before more are taken, and a flush no longer
-/// waits: four full classifications, well within a loopback socket's send buffer.
-const GATHER_LIMIT: usize = 32 * 1024;
+/// waits: sixteen full classifications, well within a socket's send buffer. Also about what
+/// a connection's buffer holds at most (it keeps its capacity between sends).
+const GATHER_LIMIT: usize = 128 * 1024;
+
+/// Turns of the scheduler a gathering may wait before it is sent, however it grows.
+const MAX_TURNS: u8 = 8;
 
 /// An accepted connection that gathers what is written to it until a flush sends it.
 #[derive(Debug)]
@@ -30,8 +37,10 @@ pub struct GatheredWrites<T> {
     gathered: Vec<u8>,
     /// How much of `gathered` the socket has taken.
     sent: usize,
-    /// Whether the last flush yielded instead of sending: the next one sends.
-    yielded: bool,
+    /// How much was gathered when the last flush yielded; `None` since the last send.
+    yielded_at: Option<usize>,
+    /// Flushes that yielded since the last send.
+    turns: u8,
 }
 
 impl<T> GatheredWrites<T> {
@@ -40,7 +49,8 @@ impl<T> GatheredWrites<T> {
             inner,
             gathered: Vec::new(),
             sent: 0,
-            yielded: false,
+            yielded_at: None,
+            turns: 0,
         }
     }
 }
@@ -105,13 +115,16 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for GatheredWrites<T> {
         if this.gathered.is_empty() {
             return Pin::new(&mut this.inner).poll_flush(cx);
         }
-        if !this.yielded && this.gathered.len() < GATHER_LIMIT {
-            this.yielded = true;
+        let grew = this.yielded_at.is_none_or(|at| this.gathered.len() > at);
+        if grew && this.gathered.len() < GATHER_LIMIT && this.turns < MAX_TURNS {
+            this.yielded_at = Some(this.gathered.len());
+            this.turns += 1;
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
         ready!(this.poll_send(cx))?;
-        this.yielded = false;
+        this.yielded_at = None;
+        this.turns = 0;
         Pin::new(&mut this.inner).poll_flush(cx)
     }
 
@@ -229,17 +242,23 @@ mod tests {
     }
 
     #[test]
-    fn a_flush_yields_once_so_later_frames_share_the_write() {
+    fn flushes_yield_while_frames_keep_arriving_then_send_them_in_one_write() {
         let mut h = Harness::new(RecordingSocket::default());
         h.write(b"headers+data ");
         assert!(h.flush().is_pending());
         assert_eq!(h.wakes(), 1, "the yielding flush must wake its task");
         assert!(h.writes().is_empty());
 
+        // More arrived during the turn: wait another.
         h.write(b"trailers ");
         let vectored = [IoSlice::new(b"next "), IoSlice::new(b"response")];
         let taken = h.poll(|conn, cx| conn.poll_write_vectored(cx, &vectored));
         assert!(matches!(taken, Poll::Ready(Ok(13))));
+        assert!(h.flush().is_pending());
+        assert_eq!(h.wakes(), 2);
+        assert!(h.writes().is_empty());
+
+        // Nothing arrived during the turn: send.
         assert!(matches!(h.flush(), Poll::Ready(Ok(()))));
         assert_eq!(
             h.writes(),
@@ -251,7 +270,24 @@ mod tests {
         assert!(h.flush().is_pending());
         assert!(matches!(h.flush(), Poll::Ready(Ok(()))));
         assert_eq!(h.writes().len(), 2);
-        assert_eq!(h.wakes(), 2);
+        assert_eq!(h.wakes(), 3);
+    }
+
+    #[test]
+    fn a_gathering_that_keeps_growing_is_sent_after_a_bounded_wait() {
+        let mut h = Harness::new(RecordingSocket::default());
+        for turn in 0..MAX_TURNS {
+            h.write(b"small message ");
+            assert!(h.flush().is_pending(), "turn {turn} should still wait");
+        }
+        h.write(b"small message ");
+        assert!(matches!(h.flush(), Poll::Ready(Ok(()))));
+        assert_eq!(h.writes().len(), 1);
+        assert_eq!(h.wakes(), usize::from(MAX_TURNS));
+
+        // The count starts again after a send.
+        h.write(b"next");
+        assert!(h.flush().is_pending());
     }
 
     #[test]
