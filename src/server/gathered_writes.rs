@@ -56,7 +56,7 @@ impl<T> GatheredWrites<T> {
 }
 
 impl<T: AsyncWrite + Unpin> GatheredWrites<T> {
-    /// Writes out everything gathered.
+    /// Writes out everything gathered; the next gathering starts waiting afresh.
     fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while self.sent < self.gathered.len() {
             let written =
@@ -68,6 +68,8 @@ impl<T: AsyncWrite + Unpin> GatheredWrites<T> {
         }
         self.gathered.clear();
         self.sent = 0;
+        self.yielded_at = None;
+        self.turns = 0;
         Poll::Ready(Ok(()))
     }
 
@@ -85,10 +87,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for GatheredWrites<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        ready!(this.poll_room(cx))?;
-        this.gathered.extend_from_slice(buf);
-        Poll::Ready(Ok(buf.len()))
+        self.poll_write_vectored(cx, &[IoSlice::new(buf)])
     }
 
     fn poll_write_vectored(
@@ -123,8 +122,6 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for GatheredWrites<T> {
             return Poll::Pending;
         }
         ready!(this.poll_send(cx))?;
-        this.yielded_at = None;
-        this.turns = 0;
         Pin::new(&mut this.inner).poll_flush(cx)
     }
 

@@ -91,15 +91,7 @@ async fn an_acknowledged_write_survives_a_crash_and_an_unclosed_drop() {
 
     // Opening copied the WAL into the database file before serving: the file alone now holds
     // the event, though its WAL was never checkpointed before the crash.
-    let checkpointed = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        crashed.path().join("segmenter.db"),
-        checkpointed.path().join("segmenter.db"),
-    )
-    .unwrap();
-    let from_file_alone = SqliteStore::connect(&file_url(checkpointed.path()))
-        .await
-        .unwrap();
+    let (_copy_dir, from_file_alone) = open_copy_of_file_alone(crashed.path()).await;
     assert_eq!(
         from_file_alone.history("c-1").await.unwrap().events,
         vec![event.clone()]
@@ -109,6 +101,20 @@ async fn an_acknowledged_write_survives_a_crash_and_an_unclosed_drop() {
     let reopened = SqliteStore::connect(&url).await.unwrap();
     assert_eq!(reopened.history("c-1").await.unwrap().events, vec![event]);
     assert_eq!(reopened.customer_count().await.unwrap(), 1);
+}
+
+/// Opens a copy of the database file in `dir` without its WAL: what the file alone holds.
+async fn open_copy_of_file_alone(dir: &std::path::Path) -> (tempfile::TempDir, SqliteStore) {
+    let copy_dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        dir.join("segmenter.db"),
+        copy_dir.path().join("segmenter.db"),
+    )
+    .unwrap();
+    let store = SqliteStore::connect(&file_url(copy_dir.path()))
+        .await
+        .unwrap();
+    (copy_dir, store)
 }
 
 #[tokio::test]
@@ -128,15 +134,7 @@ async fn a_settled_store_leaves_its_file_whole_and_its_wal_empty() {
     assert_eq!(pending, 0);
 
     // The database file alone holds the event.
-    let copied = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        dir.path().join("segmenter.db"),
-        copied.path().join("segmenter.db"),
-    )
-    .unwrap();
-    let copy = SqliteStore::connect(&file_url(copied.path()))
-        .await
-        .unwrap();
+    let (_copy_dir, copy) = open_copy_of_file_alone(dir.path()).await;
     assert_eq!(copy.history("c-1").await.unwrap().events, vec![event]);
 }
 
