@@ -140,7 +140,7 @@ pub fn fact_to_proto(fact: &Fact) -> pb::Fact {
 fn fact_into_proto(fact: Fact) -> pb::Fact {
     pb::Fact {
         name: fact.name.into_owned(),
-        value: fact.value,
+        value: fact.value.into_string(),
     }
 }
 

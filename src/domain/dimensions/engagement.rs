@@ -52,7 +52,7 @@ pub fn lifecycle(ctx: &Context<'_>, satisfaction: &str) -> Decision {
     let new = first_is_recent || f.purchases_ever == 1;
     reasons.push(
         ctx.reason("lifecycle.new", new)
-            .observed("first_purchase_at", first.rfc3339())
+            .observed("first_purchase_at", first)
             .observed("tenure_days", tenure)
             .observed("purchases_ever", f.purchases_ever)
             .threshold("new_within_days", rules.new_within_days)

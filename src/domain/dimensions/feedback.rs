@@ -58,7 +58,7 @@ pub fn advocacy(ctx: &Context<'_>) -> Decision {
     let nps_reason = ctx
         .reason("advocacy.latest_nps", true)
         .observed("last_nps", nps.score)
-        .observed("last_nps_at", nps.at.rfc3339())
+        .observed("last_nps_at", nps.at)
         .threshold("promoter_min_nps", rules.promoter_min_nps)
         .threshold("passive_min_nps", rules.passive_min_nps);
     if nps.score >= rules.promoter_min_nps {

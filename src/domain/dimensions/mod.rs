@@ -4,6 +4,7 @@
 
 mod classify;
 mod engagement;
+mod fact_value;
 mod feedback;
 mod personas;
 mod predictive;
@@ -12,6 +13,7 @@ mod value;
 pub use classify::{
     classify, classify_codes, classify_codes_into, ClassifyInput, CodeSink, SegmentCodes,
 };
+pub use fact_value::{FactText, FactValue};
 
 use std::borrow::Cow;
 
@@ -112,14 +114,14 @@ impl Dimension {
 pub struct Fact {
     /// Nearly always a name written in the code: borrowed, so a reason costs no copy of it.
     pub name: Cow<'static, str>,
-    pub value: String,
+    pub value: FactText,
 }
 
 impl Fact {
-    pub fn new(name: impl Into<Cow<'static, str>>, value: impl ToString) -> Self {
+    pub fn new(name: impl Into<Cow<'static, str>>, value: impl FactValue) -> Self {
         Self {
             name: name.into(),
-            value: value.to_string(),
+            value: value.into_text(),
         }
     }
 }
@@ -128,26 +130,11 @@ impl Fact {
 /// classification) never pay for formatting dates, fractions or means.
 pub(crate) struct Deferred<F>(F);
 
-impl<F: Fn() -> T, T: std::fmt::Display> std::fmt::Display for Deferred<F> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        (self.0)().fmt(f)
-    }
-}
-
 /// A value that may be missing, shown as "none" then.
 pub(crate) struct OrNone<T>(pub Option<T>);
 
-impl<T: std::fmt::Display> std::fmt::Display for OrNone<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.0 {
-            Some(value) => value.fmt(f),
-            None => f.write_str("none"),
-        }
-    }
-}
-
 /// Defers rendering `value()` until the text is needed.
-pub(crate) fn deferred<F: Fn() -> T, T: std::fmt::Display>(value: F) -> Deferred<F> {
+pub(crate) fn deferred<F: FnOnce() -> T, T: FactValue>(value: F) -> Deferred<F> {
     Deferred(value)
 }
 
@@ -170,12 +157,12 @@ impl Reason {
         }
     }
 
-    pub fn observed(mut self, name: impl Into<Cow<'static, str>>, value: impl ToString) -> Self {
+    pub fn observed(mut self, name: impl Into<Cow<'static, str>>, value: impl FactValue) -> Self {
         self.observed.push(Fact::new(name, value));
         self
     }
 
-    pub fn threshold(mut self, name: impl Into<Cow<'static, str>>, value: impl ToString) -> Self {
+    pub fn threshold(mut self, name: impl Into<Cow<'static, str>>, value: impl FactValue) -> Self {
         self.thresholds.push(Fact::new(name, value));
         self
     }
@@ -205,7 +192,7 @@ impl Draft {
     }
 
     #[inline]
-    pub fn observed(mut self, name: impl Into<Cow<'static, str>>, value: impl ToString) -> Self {
+    pub fn observed(mut self, name: impl Into<Cow<'static, str>>, value: impl FactValue) -> Self {
         if let Some(reason) = self.recorded.as_mut() {
             reason.observed.push(Fact::new(name, value));
         }
@@ -213,7 +200,7 @@ impl Draft {
     }
 
     #[inline]
-    pub fn threshold(mut self, name: impl Into<Cow<'static, str>>, value: impl ToString) -> Self {
+    pub fn threshold(mut self, name: impl Into<Cow<'static, str>>, value: impl FactValue) -> Self {
         if let Some(reason) = self.recorded.as_mut() {
             reason.thresholds.push(Fact::new(name, value));
         }

@@ -4,7 +4,6 @@
 use super::classify::{Context, Decision};
 use super::{deferred, Draft, OrNone, Reasons};
 use crate::domain::history::{DecisionStyle, Plan, TicketKind};
-use crate::domain::time::Timestamp;
 
 /// Every rule is evaluated: the first match is the persona, later matches are secondary traits.
 fn first_match_with_traits<const N: usize>(
@@ -41,10 +40,7 @@ pub fn sales_persona(ctx: &Context<'_>) -> Decision {
         .is_some_and(|t| f.within(t, rules.new_within_days));
     let new = ctx
         .reason("sales_persona.new", first_recent)
-        .observed(
-            "first_purchase_at",
-            OrNone(f.first_purchase_at.map(Timestamp::rfc3339)),
-        )
+        .observed("first_purchase_at", OrNone(f.first_purchase_at))
         .threshold("new_within_days", rules.new_within_days);
 
     let bargain_share = f
@@ -141,7 +137,7 @@ pub fn service_persona(ctx: &Context<'_>, advocacy: &str, lifecycle: &str) -> De
         .observed("unresolved_complaint_tickets", unresolved)
         .observed("negative_complaint_tickets_30d", upset)
         .observed("last_csat", OrNone(f.last_csat.map(|c| c.score)))
-        .observed("last_csat_at", OrNone(f.last_csat.map(|c| c.at.rfc3339())))
+        .observed("last_csat_at", OrNone(f.last_csat.map(|c| c.at)))
         .threshold(
             "angry_unresolved_window_days",
             rules.angry_unresolved_window_days,

@@ -2,7 +2,7 @@
 //! All are `NONE` for a customer without purchases.
 
 use super::classify::{Context, Decision};
-use super::{deferred, Draft, RfmScores, NONE};
+use super::{deferred, Draft, FactText, FactValue, RfmScores, NONE};
 use crate::domain::population::{Distribution, ValueTierBounds};
 use crate::domain::rules::{BigAccountRule, HighLowMethod, Share};
 
@@ -35,19 +35,19 @@ enum Centre<'a> {
     Fixed(i64),
 }
 
-impl std::fmt::Display for Centre<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl FactValue for Centre<'_> {
+    fn into_text(self) -> FactText {
         match self {
-            Centre::Mean(dist) if dist.is_empty() => f.write_str("none"),
+            Centre::Mean(dist) if dist.is_empty() => FactText::const_new("none"),
             Centre::Mean(dist) => {
                 let mean = dist.sum() as f64 / dist.len() as f64;
-                write!(f, "{}", (mean * 100.0).round() / 100.0)
+                ((mean * 100.0).round() / 100.0).into_text()
             }
             Centre::Median(dist) => match dist.twice_median() {
-                Some(twice) => write!(f, "{}", twice as f64 / 2.0),
-                None => f.write_str("none"),
+                Some(twice) => (twice as f64 / 2.0).into_text(),
+                None => FactText::const_new("none"),
             },
-            Centre::Fixed(value) => write!(f, "{value}"),
+            Centre::Fixed(value) => value.into_text(),
         }
     }
 }
