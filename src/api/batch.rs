@@ -166,7 +166,12 @@ async fn classify_message(
     let classified = app
         .classify_many(&references, &options, move |c| {
             let mut encoded = Vec::with_capacity(typical_len(presentation.view));
-            encode_presented(c.classification, &c.rules.rules, presentation, &mut encoded);
+            encode_presented(
+                &c.classification,
+                &c.rules.rules,
+                presentation,
+                &mut encoded,
+            );
             encoded
         })
         .await

@@ -105,7 +105,7 @@ impl pb::segmentation_service_server::SegmentationService for SegmentationApi {
             .map_err(ApiError::from)?;
         Ok(Response::new(pb::ClassifyResponse::written(
             classified.classification,
-            classified.rules,
+            &classified.rules,
             presentation,
         )))
     }

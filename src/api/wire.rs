@@ -5,12 +5,10 @@
 //! A nightly sync streams a million classifications. Built as `pb` messages and encoded by
 //! prost, each costs a dozen string copies, and an encoding whose nested lengths are computed
 //! once per level above them (four levels here), all on the one task that writes the stream.
-//! Written here, each length is computed once, and on every core. A full classification is
+//! Written here, in one pass (each length is written after its content), and on every core. A full classification is
 //! ~8 KB of rendered reasons: as `pb` messages, every rule and fact name is copied into a
 //! `String` of its own only to be encoded and freed, which is most of a Classify call's
 //! allocation. The bytes are the ones prost writes for the same message (tests compare them).
-
-use std::sync::{Arc, OnceLock};
 
 use prost::bytes::{Buf, BufMut, Bytes};
 use prost::encoding::{
@@ -23,7 +21,7 @@ use super::convert::{
     snapshot_info_to_proto, timestamp_to_proto, Presentation, View,
 };
 use super::pb;
-use crate::domain::dimensions::{Assignment, Classification, Fact, Reason};
+use crate::domain::dimensions::{Assignment, Classification, Reason};
 use crate::domain::rules::{Locale, RuleSet, VersionedRules};
 
 /// `segmenter.v1.BatchClassifyResponse`. Besides `results`, it may carry results already in
@@ -88,57 +86,15 @@ impl Message for BatchClassifyResponse {
     }
 }
 
-/// `segmenter.v1.ClassifyResponse`, whose classification may be a domain one that is written
-/// in the caller's presentation straight into the transport's buffer
-/// ([`ClassifyResponse::written`]): no `pb` messages, no buffer of its own to copy from. A
-/// decoded response holds it in `classification`.
+/// `segmenter.v1.ClassifyResponse`, whose classification may be a domain one written in the
+/// caller's presentation when the response is made ([`ClassifyResponse::written`]): no `pb`
+/// messages, and the transport copies the finished bytes in one slice. A decoded response
+/// holds it in `classification`.
 #[derive(Clone, PartialEq, Default, Debug)]
 pub struct ClassifyResponse {
     pub classification: Option<pb::Classification>,
-    written: Option<Box<Written>>,
-}
-
-/// A classification to write, with what presenting it needs.
-#[derive(Clone, Debug)]
-struct Written {
-    classification: Classification,
-    rules: Arc<VersionedRules>,
-    presentation: Presentation,
-    /// The lengths of the encoded classification and its parts: prost asks for the whole
-    /// length before writing, and writing needs every part's again for its prefix.
-    lengths: OnceLock<Lengths>,
-}
-
-impl Written {
-    fn detail(&self) -> Detail<'_> {
-        detail_of(&self.rules.rules, self.presentation)
-    }
-
-    fn lengths(&self) -> &Lengths {
-        self.lengths
-            .get_or_init(|| Lengths::of(&self.classification, self.detail()))
-    }
-}
-
-/// Two responses are equal when they send the same bytes.
-impl PartialEq for Written {
-    fn eq(&self, other: &Self) -> bool {
-        let mut mine = Vec::new();
-        let mut theirs = Vec::new();
-        encode_with(
-            &self.classification,
-            self.detail(),
-            self.lengths(),
-            &mut mine,
-        );
-        encode_with(
-            &other.classification,
-            other.detail(),
-            other.lengths(),
-            &mut theirs,
-        );
-        mine == theirs
-    }
+    /// An encoded `Classification`, without its key and length.
+    written: Option<Vec<u8>>,
 }
 
 impl ClassifyResponse {
@@ -153,17 +109,14 @@ impl ClassifyResponse {
     /// A response that writes `classification` as `present_classification` would present it.
     pub fn written(
         classification: Classification,
-        rules: Arc<VersionedRules>,
+        rules: &VersionedRules,
         presentation: Presentation,
     ) -> Self {
+        let mut written = Vec::with_capacity(typical_len(presentation.view));
+        encode_presented(&classification, &rules.rules, presentation, &mut written);
         Self {
             classification: None,
-            written: Some(Box::new(Written {
-                classification,
-                rules,
-                presentation,
-                lengths: OnceLock::new(),
-            })),
+            written: Some(written),
         }
     }
 }
@@ -175,10 +128,12 @@ impl Message for ClassifyResponse {
         if let Some(classification) = &self.classification {
             encoding::message::encode(CLASSIFICATION, classification, buf);
         } else if let Some(written) = &self.written {
-            let lengths = written.lengths();
+            // Written beforehand into a plain vector and handed over in one slice: through
+            // tonic's buffer every tag and length byte was a call of its own, a twentieth
+            // of a Classify call's cost.
             encode_key(CLASSIFICATION, WireType::LengthDelimited, buf);
-            encode_varint(lengths.classification as u64, buf);
-            encode_with(&written.classification, written.detail(), lengths, buf);
+            encode_varint(written.len() as u64, buf);
+            buf.put_slice(written);
         }
     }
 
@@ -202,9 +157,7 @@ impl Message for ClassifyResponse {
             (Some(classification), _) => {
                 encoding::message::encoded_len(CLASSIFICATION, classification)
             }
-            (None, Some(written)) => {
-                length_delimited_len(CLASSIFICATION, written.lengths().classification)
-            }
+            (None, Some(written)) => length_delimited_len(CLASSIFICATION, written.len()),
             (None, None) => 0,
         }
     }
@@ -245,14 +198,12 @@ pub fn typical_len(view: View) -> usize {
 /// `classification` encoded in the caller's presentation: the bytes prost writes for
 /// `present_classification` of it.
 pub fn encode_presented(
-    classification: Classification,
+    classification: &Classification,
     rules: &RuleSet,
     presentation: Presentation,
     out: &mut Vec<u8>,
 ) {
-    let detail = detail_of(rules, presentation);
-    let lengths = Lengths::of(&classification, detail);
-    encode_with(&classification, detail, &lengths, out);
+    encode_classification(classification, detail_of(rules, presentation), out);
 }
 
 fn detail_of(rules: &RuleSet, presentation: Presentation) -> Detail<'_> {
@@ -270,78 +221,8 @@ enum Detail<'r> {
     Full(&'r RuleSet, Locale),
 }
 
-/// The lengths of what [`encode_with`] writes, each measured once. A message's length comes
-/// before its fields, so measuring on the way down would measure every reason once per level
-/// above it.
-#[derive(Clone, Debug)]
-struct Lengths {
-    classification: usize,
-    /// Per assignment, in order.
-    assignments: Vec<usize>,
-    /// Per reason of every assignment, in order; empty in the codes view.
-    reasons: Vec<usize>,
-}
-
-impl Lengths {
-    fn of(c: &Classification, detail: Detail<'_>) -> Self {
-        let mut reasons = Vec::new();
-        if let Detail::Full(..) = detail {
-            reasons.extend(
-                c.assignments
-                    .iter()
-                    .flat_map(|a| &a.reasons)
-                    .map(reason_len),
-            );
-        }
-        let mut assignments = Vec::with_capacity(c.assignments.len());
-        let mut reasons_before = 0;
-        for a in &c.assignments {
-            let own = reasons_of(a, detail, &reasons, reasons_before);
-            reasons_before += own.len();
-            assignments.push(assignment_len(a, display_name(a, detail), detail, own));
-        }
-        let mut len = string_len(1, &c.customer_id)
-            + if c.known { key_len(2) + 1 } else { 0 }
-            + encoding::message::encoded_len(3, &timestamp_to_proto(c.as_of))
-            + string_len(4, &c.rule_set_version)
-            + encoding::message::encoded_len(5, &snapshot_info_to_proto(&c.snapshot));
-        len += assignments
-            .iter()
-            .map(|&a| length_delimited_len(6, a))
-            .sum::<usize>();
-        if let Some(scores) = &c.rfm_scores {
-            len += encoding::message::encoded_len(7, &rfm_scores_to_proto(scores));
-        }
-        if let Detail::Full(..) = detail {
-            len += encoding::message::encoded_len(8, &features_to_proto(&c.features));
-        }
-        if let Some(prediction) = &c.prediction {
-            len += encoding::message::encoded_len(9, &predictive_scores_to_proto(prediction));
-        }
-        Lengths {
-            classification: len,
-            assignments,
-            reasons,
-        }
-    }
-}
-
-/// The lengths of `assignment`'s reasons, which follow `before` reasons of the assignments
-/// ahead of it; none in the codes view.
-fn reasons_of<'l>(
-    assignment: &Assignment,
-    detail: Detail<'_>,
-    reasons: &'l [usize],
-    before: usize,
-) -> &'l [usize] {
-    match detail {
-        Detail::Codes => &[],
-        Detail::Full(..) => &reasons[before..before + assignment.reasons.len()],
-    }
-}
-
 /// Fields in tag order, as prost writes them.
-fn encode_with(c: &Classification, detail: Detail<'_>, lengths: &Lengths, out: &mut impl BufMut) {
+fn encode_classification(c: &Classification, detail: Detail<'_>, out: &mut Vec<u8>) {
     encode_string(1, &c.customer_id, out);
     if c.known {
         encoding::bool::encode(2, &true, out);
@@ -349,11 +230,8 @@ fn encode_with(c: &Classification, detail: Detail<'_>, lengths: &Lengths, out: &
     encoding::message::encode(3, &timestamp_to_proto(c.as_of), out);
     encode_string(4, &c.rule_set_version, out);
     encoding::message::encode(5, &snapshot_info_to_proto(&c.snapshot), out);
-    let mut reasons_before = 0;
-    for (assignment, &len) in c.assignments.iter().zip(&lengths.assignments) {
-        let reasons = reasons_of(assignment, detail, &lengths.reasons, reasons_before);
-        reasons_before += reasons.len();
-        encode_assignment(assignment, detail, len, reasons, out);
+    for assignment in &c.assignments {
+        nested(6, out, |out| encode_assignment(assignment, detail, out));
     }
     if let Some(scores) = &c.rfm_scores {
         encoding::message::encode(7, &rfm_scores_to_proto(scores), out);
@@ -366,71 +244,41 @@ fn encode_with(c: &Classification, detail: Detail<'_>, lengths: &Lengths, out: &
     }
 }
 
-/// An assignment's display name in the view: none in the codes view.
-fn display_name<'a>(assignment: &'a Assignment, detail: Detail<'a>) -> &'a str {
-    match detail {
-        Detail::Codes => "",
-        Detail::Full(rules, locale) => {
-            rules.display_name(assignment.dimension, &assignment.code, locale)
-        }
+/// A length-delimited field whose content `write` appends. The length is known only once the
+/// content is written, so it is written after it, into a byte kept free before it; the rare
+/// content of 128 bytes or more moves right to make room for a longer length. One pass: a
+/// length measured beforehand would walk every reason once more per level above it.
+fn nested(tag: u32, out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+    encode_key(tag, WireType::LengthDelimited, out);
+    let at = out.len();
+    out.push(0);
+    write(out);
+    let len = out.len() - at - 1;
+    let width = encoded_len_varint(len as u64);
+    if width > 1 {
+        out.splice(at + 1..at + 1, std::iter::repeat_n(0, width - 1));
     }
+    let mut prefix = &mut out[at..at + width];
+    encode_varint(len as u64, &mut prefix);
 }
 
-/// The length of an `Assignment` as [`encode_assignment`] writes it, with its display name
-/// and the lengths of its reasons.
-fn assignment_len(
-    assignment: &Assignment,
-    display_name: &str,
-    detail: Detail<'_>,
-    reasons: &[usize],
-) -> usize {
+/// An `Assignment`'s fields. The codes view has dimension, code and pinned flag only.
+fn encode_assignment(assignment: &Assignment, detail: Detail<'_>, out: &mut Vec<u8>) {
     let dimension = dimension_to_proto(assignment.dimension);
-    let mut len = 0;
-    if dimension != 0 {
-        len += encoding::int32::encoded_len(1, &dimension);
-    }
-    len += string_len(2, &assignment.code) + string_len(3, display_name);
-    if assignment.pinned {
-        len += key_len(4) + 1;
-    }
-    if let Detail::Full(..) = detail {
-        len += reasons
-            .iter()
-            .map(|&reason| length_delimited_len(5, reason))
-            .sum::<usize>();
-        len += assignment
-            .secondary_traits
-            .iter()
-            .map(|t| length_delimited_len(6, t.len()))
-            .sum::<usize>();
-    }
-    len
-}
-
-/// An `Assignment` (field 6 of its classification) of length `len`, its reasons of lengths
-/// `reasons`. The codes view has dimension, code and pinned flag only.
-fn encode_assignment(
-    assignment: &Assignment,
-    detail: Detail<'_>,
-    len: usize,
-    reasons: &[usize],
-    out: &mut impl BufMut,
-) {
-    let dimension = dimension_to_proto(assignment.dimension);
-    encode_key(6, WireType::LengthDelimited, out);
-    encode_varint(len as u64, out);
-    let name = display_name(assignment, detail);
     if dimension != 0 {
         encoding::int32::encode(1, &dimension, out);
     }
     encode_string(2, &assignment.code, out);
-    encode_string(3, name, out);
+    if let Detail::Full(rules, locale) = detail {
+        let name = rules.display_name(assignment.dimension, &assignment.code, locale);
+        encode_string(3, name, out);
+    }
     if assignment.pinned {
         encoding::bool::encode(4, &true, out);
     }
     if let Detail::Full(..) = detail {
-        for (reason, &len) in assignment.reasons.iter().zip(reasons) {
-            encode_reason(reason, len, out);
+        for reason in &assignment.reasons {
+            nested(5, out, |out| encode_reason(reason, out));
         }
         // Repeated strings are written even when empty.
         for name in &assignment.secondary_traits {
@@ -439,39 +287,22 @@ fn encode_assignment(
     }
 }
 
-/// A `Reason` (field 5 of its assignment) of length `len`.
-fn encode_reason(reason: &Reason, len: usize, out: &mut impl BufMut) {
-    encode_key(5, WireType::LengthDelimited, out);
-    encode_varint(len as u64, out);
+/// A `Reason`'s fields.
+fn encode_reason(reason: &Reason, out: &mut Vec<u8>) {
     encode_string(1, &reason.rule, out);
     if reason.matched {
         encoding::bool::encode(2, &true, out);
     }
     for (tag, facts) in [(3, &reason.observed), (4, &reason.thresholds)] {
         for fact in facts {
+            // Both strings are short: the length is one byte unless they pass 127 bytes.
+            let len = string_len(1, &fact.name) + string_len(2, &fact.value);
             encode_key(tag, WireType::LengthDelimited, out);
-            encode_varint(fact_len(fact) as u64, out);
+            encode_varint(len as u64, out);
             encode_string(1, &fact.name, out);
             encode_string(2, &fact.value, out);
         }
     }
-}
-
-fn reason_len(reason: &Reason) -> usize {
-    let facts = |tag: u32, facts: &[Fact]| -> usize {
-        facts
-            .iter()
-            .map(|fact| length_delimited_len(tag, fact_len(fact)))
-            .sum()
-    };
-    string_len(1, &reason.rule)
-        + if reason.matched { key_len(2) + 1 } else { 0 }
-        + facts(3, &reason.observed)
-        + facts(4, &reason.thresholds)
-}
-
-fn fact_len(fact: &Fact) -> usize {
-    string_len(1, &fact.name) + string_len(2, &fact.value)
 }
 
 /// The length of a string field as [`encode_string`] writes it.
@@ -484,16 +315,16 @@ fn string_len(tag: u32, value: &str) -> usize {
 }
 
 /// A string field as proto3 writes it: left out when empty.
-fn encode_string(tag: u32, value: &str, out: &mut impl BufMut) {
+fn encode_string(tag: u32, value: &str, out: &mut Vec<u8>) {
     if !value.is_empty() {
         encode_bytes(tag, value.as_bytes(), out);
     }
 }
 
-fn encode_bytes(tag: u32, value: &[u8], out: &mut impl BufMut) {
+fn encode_bytes(tag: u32, value: &[u8], out: &mut Vec<u8>) {
     encode_key(tag, WireType::LengthDelimited, out);
     encode_varint(value.len() as u64, out);
-    out.put_slice(value);
+    out.extend_from_slice(value);
 }
 
 fn length_delimited_len(tag: u32, len: usize) -> usize {

@@ -55,7 +55,7 @@ fn codes_written(classification: &Classification) -> Vec<u8> {
         ..Presentation::default()
     };
     let mut written = Vec::new();
-    encode_presented(classification.clone(), &rules.rules, codes, &mut written);
+    encode_presented(classification, &rules.rules, codes, &mut written);
     written
 }
 
@@ -83,7 +83,7 @@ fn the_full_view_is_written_as_prost_writes_it() {
             let built = classification_to_proto(classification.clone(), &rules.rules, locale);
             assert!(built.assignments.iter().any(|a| !a.reasons.is_empty()));
             let mut written = Vec::new();
-            encode_presented(classification, &rules.rules, presentation, &mut written);
+            encode_presented(&classification, &rules.rules, presentation, &mut written);
             assert_eq!(written, built.encode_to_vec(), "{built:?}");
         }
     }
@@ -101,7 +101,7 @@ fn a_classify_response_sends_a_written_classification_as_a_built_one() {
     for presentation in presentations {
         for classification in classifications() {
             let built = present_classification(classification.clone(), &rules.rules, presentation);
-            let sent = ClassifyResponse::written(classification, rules.clone(), presentation);
+            let sent = ClassifyResponse::written(classification, &rules, presentation);
             let expected = ClassifyResponse::of(built);
             assert_eq!(sent.encoded_len(), expected.encoded_len());
             let bytes = sent.encode_to_vec();
@@ -203,4 +203,16 @@ fn a_response_sends_built_results_before_written_ones() {
 
     response.clear();
     assert!(response.encode_to_vec().is_empty());
+}
+
+#[test]
+fn nested_fields_carry_the_length_prost_would_write_on_either_side_of_each_varint_width() {
+    for len in [0, 1, 127, 128, 129, 16_383, 16_384, 70_000] {
+        let content = vec![b'x'; len];
+        let mut written = vec![7u8];
+        nested(3, &mut written, |out| out.extend_from_slice(&content));
+        let mut expected = vec![7u8];
+        encode_bytes(3, &content, &mut expected);
+        assert_eq!(written, expected, "content of {len} bytes");
+    }
 }
