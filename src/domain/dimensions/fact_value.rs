@@ -86,25 +86,28 @@ impl NumberText {
         text
     }
 
-    /// The text `Display` gives the double `value`, when `value` is a whole number of
-    /// `10^-places` small enough that its shortest round-trip text is that decimal (beyond
-    /// about 10^9 a double's spacing nears 10^-4 and the shortcut would be unsafe).
-    fn decimal_f64(value: f64, places: u32) -> Option<Self> {
+    /// The text `Display` gives the double `value`, when `value` is a decimal of at most six
+    /// places small enough that its shortest round-trip text is that decimal (beyond about
+    /// 10^9 a double's spacing nears 10^-4 and the shortcut would be unsafe).
+    fn decimal_f64(value: f64) -> Option<Self> {
         const LIMIT: f64 = (1u64 << 30) as f64;
-        let scale = 10f64.powi(places as i32);
-        let units = value * scale;
-        if value.is_nan() || value.abs() >= LIMIT || units != units.trunc() {
+        const SCALES: [f64; 7] = [1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6];
+        if value.is_nan() || value.abs() >= LIMIT {
             return None;
         }
-        if units == 0.0 && value.is_sign_negative() {
+        if value == 0.0 && value.is_sign_negative() {
             let mut text = Self::unsigned(0);
             text.push_front(b'-');
             return Some(text);
         }
-        // Exact: |units| < 2^30 * 10^places, far below 2^63, and a whole number.
-        let units = units as i64;
-        // `units / scale` must round back to `value`, or `value` is not that decimal.
-        ((units as f64) / scale == value).then(|| Self::scaled(units, places))
+        (0u32..).zip(SCALES).find_map(|(places, scale)| {
+            let units = value * scale;
+            // Exact when whole: |units| < 2^30 * 10^6, far below 2^63. And `units / scale`
+            // must round back to `value`, or `value` is not that decimal.
+            let whole = units as i64;
+            (units == units.trunc() && whole as f64 / scale == value)
+                .then(|| Self::scaled(whole, places))
+        })
     }
 
     fn as_str(&self) -> &str {
@@ -123,7 +126,7 @@ fn shown(value: impl std::fmt::Display) -> FactText {
 /// A double as `Display` writes it, through the digit loop when it is a decimal of up to
 /// six places (every share, rounded value and mean a reason shows) and `core::fmt` otherwise.
 fn f64_text(value: f64) -> FactText {
-    match (0..=6).find_map(|places| NumberText::decimal_f64(value, places)) {
+    match NumberText::decimal_f64(value) {
         Some(text) => FactText::new(text.as_str()),
         None => shown(value),
     }
@@ -203,7 +206,7 @@ impl FactValue for Fraction {
         let value = self.to_f64();
         if value.fract() != 0.0 {
             f64_text((value * 10_000.0).round() / 10_000.0)
-        } else if let Some(text) = NumberText::decimal_f64(value, 0) {
+        } else if let Some(text) = NumberText::decimal_f64(value) {
             FactText::new(text.as_str())
         } else {
             shown(format_args!("{value:.0}"))
