@@ -104,7 +104,7 @@ impl pb::segmentation_service_server::SegmentationService for SegmentationApi {
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(pb::ClassifyResponse::written(
-            classified.classification,
+            &classified.classification,
             &classified.rules,
             presentation,
         )))

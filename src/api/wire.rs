@@ -5,10 +5,10 @@
 //! A nightly sync streams a million classifications. Built as `pb` messages and encoded by
 //! prost, each costs a dozen string copies, and an encoding whose nested lengths are computed
 //! once per level above them (four levels here), all on the one task that writes the stream.
-//! Written here, in one pass (each length is written after its content), and on every core. A full classification is
-//! ~8 KB of rendered reasons: as `pb` messages, every rule and fact name is copied into a
-//! `String` of its own only to be encoded and freed, which is most of a Classify call's
-//! allocation. The bytes are the ones prost writes for the same message (tests compare them).
+//! Written here, in one pass (each length is written after its content), and on every core.
+//! A full classification is ~8 KB of rendered reasons: as `pb` messages, every rule and fact
+//! name is copied into a `String` of its own only to be encoded and freed, which is most of a
+//! Classify call's allocation. The bytes are the ones prost writes for the same message (tests compare them).
 
 use prost::bytes::{Buf, BufMut, Bytes};
 use prost::encoding::{
@@ -108,12 +108,12 @@ impl ClassifyResponse {
 
     /// A response that writes `classification` as `present_classification` would present it.
     pub fn written(
-        classification: Classification,
+        classification: &Classification,
         rules: &VersionedRules,
         presentation: Presentation,
     ) -> Self {
         let mut written = Vec::with_capacity(typical_len(presentation.view));
-        encode_presented(&classification, &rules.rules, presentation, &mut written);
+        encode_presented(classification, &rules.rules, presentation, &mut written);
         Self {
             classification: None,
             written: Some(written),

@@ -101,7 +101,7 @@ fn a_classify_response_sends_a_written_classification_as_a_built_one() {
     for presentation in presentations {
         for classification in classifications() {
             let built = present_classification(classification.clone(), &rules.rules, presentation);
-            let sent = ClassifyResponse::written(classification, &rules, presentation);
+            let sent = ClassifyResponse::written(&classification, &rules, presentation);
             let expected = ClassifyResponse::of(built);
             assert_eq!(sent.encoded_len(), expected.encoded_len());
             let bytes = sent.encode_to_vec();

@@ -123,41 +123,26 @@ fn shown(value: impl std::fmt::Display) -> FactText {
     text
 }
 
-/// A double as `Display` writes it, through the digit loop when it is a decimal of up to
-/// six places (every share, rounded value and mean a reason shows) and `core::fmt` otherwise.
-fn f64_text(value: f64) -> FactText {
-    match NumberText::decimal_f64(value) {
-        Some(text) => FactText::new(text.as_str()),
-        None => shown(value),
-    }
-}
-
 macro_rules! fact_value_for_integers {
-    ($($int:ty),+) => {$(
+    ($number_text:ident as $wide:ty: $($int:ty),+) => {$(
         impl FactValue for $int {
             fn into_text(self) -> FactText {
-                FactText::new(NumberText::integer(self as i64).as_str())
+                FactText::new(NumberText::$number_text(self as $wide).as_str())
             }
         }
     )+};
 }
-fact_value_for_integers!(i32, i64, u32, u8);
+fact_value_for_integers!(integer as i64: i32, i64, u32, u8);
+fact_value_for_integers!(unsigned as u64: u64, usize);
 
-impl FactValue for u64 {
-    fn into_text(self) -> FactText {
-        FactText::new(NumberText::unsigned(self).as_str())
-    }
-}
-
-impl FactValue for usize {
-    fn into_text(self) -> FactText {
-        FactText::new(NumberText::unsigned(self as u64).as_str())
-    }
-}
-
+/// A double as `Display` writes it, through the digit loop when it is a decimal of up to
+/// six places (every share, rounded value and mean a reason shows) and `core::fmt` otherwise.
 impl FactValue for f64 {
     fn into_text(self) -> FactText {
-        f64_text(self)
+        match NumberText::decimal_f64(self) {
+            Some(text) => FactText::new(text.as_str()),
+            None => shown(self),
+        }
     }
 }
 
@@ -205,7 +190,7 @@ impl FactValue for Fraction {
     fn into_text(self) -> FactText {
         let value = self.to_f64();
         if value.fract() != 0.0 {
-            f64_text((value * 10_000.0).round() / 10_000.0)
+            ((value * 10_000.0).round() / 10_000.0).into_text()
         } else if let Some(text) = NumberText::decimal_f64(value) {
             FactText::new(text.as_str())
         } else {
@@ -216,7 +201,7 @@ impl FactValue for Fraction {
 
 impl FactValue for Share {
     fn into_text(self) -> FactText {
-        f64_text(self.ppm as f64 / 1_000_000.0)
+        (self.ppm as f64 / 1_000_000.0).into_text()
     }
 }
 
