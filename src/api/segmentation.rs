@@ -14,7 +14,7 @@ use super::history::required_ref;
 use super::pb;
 use super::status::ApiError;
 use crate::app::{App, ClassifyOptions, SnapshotChoice};
-use crate::domain::validate::{path, Violations};
+use crate::domain::validate::{path, FieldPath, Violations};
 
 /// Results buffered per streaming call before the sender waits for the client to read.
 const STREAM_BUFFER: usize = 16;
@@ -40,10 +40,14 @@ pub(super) fn options_from_proto(
     let mut violations = Violations::default();
     let as_of = optional_timestamp(
         options.as_of.as_ref(),
-        &path(prefix, "as_of"),
+        FieldPath::new(prefix, "as_of"),
         &mut violations,
     );
-    let locale = locale_from_proto(&options.locale, &path(prefix, "locale"), &mut violations);
+    let locale = locale_from_proto(
+        &options.locale,
+        FieldPath::new(prefix, "locale"),
+        &mut violations,
+    );
     let view = match pb::ClassificationView::try_from(options.view) {
         Ok(pb::ClassificationView::Unspecified | pb::ClassificationView::Full) => View::Full,
         Ok(pb::ClassificationView::Codes) => View::Codes,

@@ -48,15 +48,35 @@ impl Violations {
 
 /// Joins a prefix and a field name into a path (`events[2]` + `order_id`).
 pub fn path(prefix: &str, field: &str) -> String {
-    if prefix.is_empty() {
-        field.to_owned()
-    } else {
-        format!("{prefix}.{field}")
+    FieldPath::new(prefix, field).into()
+}
+
+/// A prefix and a field name that become a path only when a violation names them: a valid
+/// request, the common case on the per-call paths, then formats no text.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldPath<'a> {
+    prefix: &'a str,
+    field: &'a str,
+}
+
+impl<'a> FieldPath<'a> {
+    pub fn new(prefix: &'a str, field: &'a str) -> Self {
+        Self { prefix, field }
+    }
+}
+
+impl From<FieldPath<'_>> for String {
+    fn from(path: FieldPath<'_>) -> Self {
+        if path.prefix.is_empty() {
+            path.field.to_owned()
+        } else {
+            format!("{}.{}", path.prefix, path.field)
+        }
     }
 }
 
 /// An identifier: 1..128 characters, none of them a control character.
-pub fn check_id(field: &str, value: &str, violations: &mut Violations) {
+pub fn check_id(field: impl Into<String> + Copy, value: &str, violations: &mut Violations) {
     let chars = value.chars().count();
     if chars == 0 {
         violations.add(field, "must not be empty");

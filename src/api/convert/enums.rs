@@ -142,7 +142,11 @@ pub fn dimension_to_proto(dimension: Dimension) -> i32 {
 }
 
 /// A request's locale tag (`en` by default, or `zh-CN`), reported at `field` when unsupported.
-pub fn locale_from_proto(tag: &str, field: &str, violations: &mut Violations) -> Option<Locale> {
+pub fn locale_from_proto(
+    tag: &str,
+    field: impl Into<String>,
+    violations: &mut Violations,
+) -> Option<Locale> {
     let locale = Locale::parse(tag);
     if locale.is_none() {
         violations.add(

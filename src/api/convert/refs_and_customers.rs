@@ -11,7 +11,7 @@ use crate::api::pb::customer_ref::Kind;
 use crate::domain::dimensions::Dimension;
 use crate::domain::history::{Birthday, CustomerProfile, CustomerRef, ExternalId};
 use crate::domain::validate::{
-    check_id, normalize_email, normalize_phone, normalize_profile, path, Violations,
+    check_id, normalize_email, normalize_phone, normalize_profile, path, FieldPath, Violations,
 };
 
 /// Converts the reference found at path `field` (e.g. `customer` or `events[3].customer`).
@@ -33,7 +33,7 @@ pub fn customer_ref_from_proto(
     let before = violations.list.len();
     let converted = match kind {
         Kind::Id(id) => {
-            check_id(&path(field, "id"), id, violations);
+            check_id(FieldPath::new(field, "id"), id, violations);
             CustomerRef::Id(id.clone())
         }
         Kind::Phone(raw) => match normalize_phone(raw) {

@@ -16,7 +16,7 @@ const NANOS_PER_MICRO: i32 = 1_000;
 /// Seconds outside years 1..=9999 or nanos outside `0..1e9` are reported at `field`.
 pub fn timestamp_from_proto(
     ts: &PbTimestamp,
-    field: &str,
+    field: impl Into<String> + Copy,
     violations: &mut Violations,
 ) -> Option<Timestamp> {
     let mut ok = true;
@@ -48,7 +48,7 @@ pub fn timestamp_from_proto(
 /// Like [`timestamp_from_proto`], for a message field that must be set.
 pub fn required_timestamp(
     ts: Option<&PbTimestamp>,
-    field: &str,
+    field: impl Into<String> + Copy,
     violations: &mut Violations,
 ) -> Option<Timestamp> {
     match ts {
@@ -64,7 +64,7 @@ pub fn required_timestamp(
 /// The outer `Option` is `None` when the field is set but invalid.
 pub fn optional_timestamp(
     ts: Option<&PbTimestamp>,
-    field: &str,
+    field: impl Into<String> + Copy,
     violations: &mut Violations,
 ) -> Option<Option<Timestamp>> {
     match ts {
