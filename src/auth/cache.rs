@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
-use super::{hash_key, ApiKeyRecord};
+use super::{ApiKeyRecord, KeyDigest};
 use crate::store::Store;
 
 const RELOAD_EVERY: Duration = Duration::from_secs(5);
@@ -25,7 +25,10 @@ pub enum AuthError {
 }
 
 struct Table {
-    by_hash: HashMap<String, Arc<ApiKeyRecord>>,
+    /// By the stored hash read back into bytes, so a call looks its key up without writing
+    /// the presented key's digest out as hex. A stored hash that is not 64 hex digits matches
+    /// no key, as before.
+    by_digest: HashMap<KeyDigest, Arc<ApiKeyRecord>>,
     loaded: Instant,
 }
 
@@ -43,7 +46,7 @@ impl KeyCache {
         Self {
             store,
             table: ArcSwap::from_pointee(Table {
-                by_hash: HashMap::new(),
+                by_digest: HashMap::new(),
                 loaded: stale,
             }),
             reloading: tokio::sync::Mutex::new(()),
@@ -60,27 +63,30 @@ impl KeyCache {
             .api_keys()
             .await
             .map_err(|e| AuthError::Unavailable(e.to_string()))?;
-        let by_hash = keys
+        let by_digest = keys
             .into_iter()
-            .map(|k| (k.hash.clone(), Arc::new(k)))
+            .filter_map(|k| {
+                let mut digest = KeyDigest::default();
+                hex::decode_to_slice(&k.hash, &mut digest).ok()?;
+                Some((digest, Arc::new(k)))
+            })
             .collect();
         self.table.store(Arc::new(Table {
-            by_hash,
+            by_digest,
             loaded: Instant::now(),
         }));
         Ok(())
     }
 
-    /// The active key matching `key`.
-    pub async fn authenticate(&self, key: &str) -> Result<Arc<ApiKeyRecord>, AuthError> {
+    /// The active key whose digest ([`super::key_digest`]) is `digest`.
+    pub async fn authenticate(&self, digest: &KeyDigest) -> Result<Arc<ApiKeyRecord>, AuthError> {
         if self.table.load().loaded.elapsed() >= RELOAD_EVERY {
             self.reload(RELOAD_EVERY).await?;
         }
-        let hash = hash_key(key);
-        let mut found = self.table.load().by_hash.get(&hash).cloned();
+        let mut found = self.table.load().by_digest.get(digest).cloned();
         if found.is_none() {
             self.reload(RELOAD_ON_MISS_AT_MOST_EVERY).await?;
-            found = self.table.load().by_hash.get(&hash).cloned();
+            found = self.table.load().by_digest.get(digest).cloned();
         }
         match found {
             None => Err(AuthError::Unknown),

@@ -69,9 +69,16 @@ impl ApiKeyRecord {
     }
 }
 
-/// Hex SHA-256 of a presented key.
+/// SHA-256 of a presented key, as the in-memory key table is indexed.
+pub type KeyDigest = [u8; 32];
+
+pub fn key_digest(key: &str) -> KeyDigest {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// Hex SHA-256 of a presented key, as stored.
 pub fn hash_key(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
+    hex::encode(key_digest(key))
 }
 
 /// A fresh key `sgk_<id>_<secret>` and its id: 8 hex id characters, 64 hex secret ones.
