@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use compact_str::CompactString;
 
-use super::{Deferred, OrNone};
+use super::{Deferred, OrNone, RfmScores};
 use crate::domain::features::Fraction;
 use crate::domain::rules::Share;
 use crate::domain::time::Timestamp;
@@ -91,7 +91,8 @@ impl NumberText {
     /// 10^9 a double's spacing nears 10^-4 and the shortcut would be unsafe).
     fn decimal_f64(value: f64) -> Option<Self> {
         const LIMIT: f64 = (1u64 << 30) as f64;
-        const SCALES: [f64; 7] = [1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6];
+        const PLACES: u32 = 6;
+        const SCALE: f64 = 1e6;
         if value.is_nan() || value.abs() >= LIMIT {
             return None;
         }
@@ -100,14 +101,12 @@ impl NumberText {
             text.push_front(b'-');
             return Some(text);
         }
-        (0u32..).zip(SCALES).find_map(|(places, scale)| {
-            let units = value * scale;
-            // Exact when whole: |units| < 2^30 * 10^6, far below 2^63. And `units / scale`
-            // must round back to `value`, or `value` is not that decimal.
-            let whole = units as i64;
-            (units == units.trunc() && whole as f64 / scale == value)
-                .then(|| Self::scaled(whole, places))
-        })
+        // The nearest decimal of six places, kept only if it reads back as `value`: then no
+        // shorter text reads back (two such decimals lie 10^-6 apart, far more than the
+        // spacing of doubles below 2^30), and `scaled` drops its trailing zeros. `units` is
+        // whole and below 2^30 * 10^6, so exact as a double and as an integer.
+        let units = (value * SCALE).round();
+        (units / SCALE == value).then(|| Self::scaled(units as i64, PLACES))
     }
 
     fn as_str(&self) -> &str {
@@ -199,6 +198,23 @@ impl FactValue for Fraction {
     }
 }
 
+/// The `R-F-M` code, as [`RfmScores::code`] writes it.
+impl FactValue for RfmScores {
+    fn into_text(self) -> FactText {
+        let mut text = FactText::default();
+        for (i, score) in [self.recency, self.frequency, self.monetary]
+            .into_iter()
+            .enumerate()
+        {
+            if i > 0 {
+                text.push('-');
+            }
+            text.push_str(NumberText::unsigned(u64::from(score)).as_str());
+        }
+        text
+    }
+}
+
 impl FactValue for Share {
     fn into_text(self) -> FactText {
         (self.ppm as f64 / 1_000_000.0).into_text()
@@ -243,6 +259,19 @@ mod tests {
         assert_eq!(text(u32::MAX), u32::MAX.to_string());
         assert_eq!(text(i32::MIN), i32::MIN.to_string());
         assert_eq!(text(usize::MAX), usize::MAX.to_string());
+    }
+
+    #[test]
+    fn rfm_scores_read_as_their_code() {
+        for (recency, frequency, monetary) in [(1, 1, 1), (5, 3, 4), (10, 0, 123), (u32::MAX, 7, 0)]
+        {
+            let scores = RfmScores {
+                recency,
+                frequency,
+                monetary,
+            };
+            assert_eq!(text(scores), scores.code());
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! All are `NONE` for a customer without purchases.
 
 use super::classify::{Context, Decision};
-use super::{deferred, Draft, FactText, FactValue, RfmScores, NONE};
+use super::{Draft, FactText, FactValue, RfmScores, NONE};
 use crate::domain::population::{Distribution, ValueTierBounds};
 use crate::domain::rules::{BigAccountRule, HighLowMethod, Share};
 
@@ -94,10 +94,11 @@ pub fn rfm(ctx: &Context<'_>, scores: Option<RfmScores>) -> Decision {
     let rules = &ctx.rules.rfm;
     let pop = ctx.population;
     let method = rules.high_low;
-    let centre = match method {
-        HighLowMethod::Mean => "mean",
-        HighLowMethod::Median => "median",
-        HighLowMethod::Fixed => "fixed",
+    // Threshold names carry the method ("mean_frequency").
+    let [centre_recency_days, centre_frequency, centre_monetary] = match method {
+        HighLowMethod::Mean => ["mean_recency_days", "mean_frequency", "mean_monetary"],
+        HighLowMethod::Median => ["median_recency_days", "median_frequency", "median_monetary"],
+        HighLowMethod::Fixed => ["fixed_recency_days", "fixed_frequency", "fixed_monetary"],
     };
     let (r_high, r_centre) = beyond_centre(
         method,
@@ -131,19 +132,9 @@ pub fn rfm(ctx: &Context<'_>, scores: Option<RfmScores>) -> Decision {
         (false, true, false) => "GENERAL_KEEP",
         (false, false, false) => "GENERAL_RETAIN",
     };
-    // Threshold names carry the method ("mean_frequency"); only explained reasons need them.
-    let named = |metric: &str| {
-        if ctx.explain {
-            format!("{centre}_{metric}")
-        } else {
-            String::new()
-        }
-    };
-    let (centre_recency_days, centre_frequency, centre_monetary) =
-        (named("recency_days"), named("frequency"), named("monetary"));
     let reasons = [
         ctx.reason("rfm.scores", true)
-            .observed("rfm", deferred(|| scores.code()))
+            .observed("rfm", scores)
             .observed("active_buyers", pop.active_buyers()),
         ctx.reason("rfm.recency_high", r_high)
             .observed("recency_days", recency)
