@@ -293,7 +293,7 @@ fn encode_reason(reason: &Reason, out: &mut Vec<u8>) {
     if reason.matched {
         encoding::bool::encode(2, &true, out);
     }
-    for (tag, facts) in [(3, &reason.observed), (4, &reason.thresholds)] {
+    for (tag, facts) in [(3, reason.observed_facts()), (4, reason.threshold_facts())] {
         for fact in facts {
             // Both strings are short: the length is one byte unless they pass 127 bytes.
             let len = string_len(1, &fact.name) + string_len(2, &fact.value);

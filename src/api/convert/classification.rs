@@ -124,12 +124,15 @@ pub fn reason_to_proto(reason: &Reason) -> pb::Reason {
     reason_into_proto(reason.clone())
 }
 
-fn reason_into_proto(reason: Reason) -> pb::Reason {
+fn reason_into_proto(mut reason: Reason) -> pb::Reason {
+    let rule = std::mem::take(&mut reason.rule).into_owned();
+    let matched = reason.matched;
+    let (observed, thresholds) = reason.into_facts();
     pb::Reason {
-        rule: reason.rule.into_owned(),
-        matched: reason.matched,
-        observed: reason.observed.into_iter().map(fact_into_proto).collect(),
-        thresholds: reason.thresholds.into_iter().map(fact_into_proto).collect(),
+        rule,
+        matched,
+        observed: observed.into_iter().map(fact_into_proto).collect(),
+        thresholds: thresholds.into_iter().map(fact_into_proto).collect(),
     }
 }
 

@@ -8,12 +8,15 @@ mod fact_value;
 mod feedback;
 mod personas;
 mod predictive;
+mod reason;
 mod value;
 
 pub use classify::{
     classify, classify_codes, classify_codes_into, ClassifyInput, CodeSink, SegmentCodes,
 };
 pub use fact_value::{FactText, FactValue};
+pub(crate) use reason::{deferred, Deferred, OrNone};
+pub use reason::{Draft, Fact, Reason, Reasons};
 
 use std::borrow::Cow;
 
@@ -106,147 +109,6 @@ impl Dimension {
 
     pub fn has_segment(self, code: &str) -> bool {
         self.segment_codes().contains(&code)
-    }
-}
-
-/// One value a rule looked at or compared with, already rendered as text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Fact {
-    /// Nearly always a name written in the code: borrowed, so a reason costs no copy of it.
-    pub name: Cow<'static, str>,
-    pub value: FactText,
-}
-
-impl Fact {
-    pub fn new(name: impl Into<Cow<'static, str>>, value: impl FactValue) -> Self {
-        Self {
-            name: name.into(),
-            value: value.into_text(),
-        }
-    }
-}
-
-/// A value rendered as text only when a reason records it: muted reasons (codes-only
-/// classification) never pay for formatting dates, fractions or means.
-pub(crate) struct Deferred<F>(F);
-
-/// A value that may be missing, shown as "none" then.
-pub(crate) struct OrNone<T>(pub Option<T>);
-
-/// Defers rendering `value()` until the text is needed.
-pub(crate) fn deferred<F: FnOnce() -> T, T: FactValue>(value: F) -> Deferred<F> {
-    Deferred(value)
-}
-
-/// One rule that took part in a decision: whether it held, on which values, against which thresholds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Reason {
-    pub rule: Cow<'static, str>,
-    pub matched: bool,
-    pub observed: Vec<Fact>,
-    pub thresholds: Vec<Fact>,
-}
-
-impl Reason {
-    pub fn new(rule: impl Into<Cow<'static, str>>, matched: bool) -> Self {
-        Self {
-            rule: rule.into(),
-            matched,
-            observed: Vec::new(),
-            thresholds: Vec::new(),
-        }
-    }
-
-    pub fn observed(mut self, name: impl Into<Cow<'static, str>>, value: impl FactValue) -> Self {
-        self.observed.push(Fact::new(name, value));
-        self
-    }
-
-    pub fn threshold(mut self, name: impl Into<Cow<'static, str>>, value: impl FactValue) -> Self {
-        self.thresholds.push(Fact::new(name, value));
-        self
-    }
-}
-
-/// A reason as the rules write it: recorded when the caller wants explanations, or muted
-/// (codes-only classification), in which case it keeps only whether the rule held and no value
-/// is rendered as text. A draft is a flag and a pointer, so the builder calls on a muted one
-/// cost next to nothing: held in place, the reason made every muted draft 88 bytes to move
-/// through each call, and full re-segmentation took twice as long.
-#[derive(Debug)]
-pub struct Draft {
-    matched: bool,
-    recorded: Option<Box<Reason>>,
-}
-
-impl Draft {
-    pub fn muted(matched: bool) -> Self {
-        Self {
-            matched,
-            recorded: None,
-        }
-    }
-
-    /// Whether the rule's condition held.
-    pub fn matched(&self) -> bool {
-        self.matched
-    }
-
-    #[inline]
-    pub fn observed(mut self, name: impl Into<Cow<'static, str>>, value: impl FactValue) -> Self {
-        if let Some(reason) = self.recorded.as_mut() {
-            reason.observed.push(Fact::new(name, value));
-        }
-        self
-    }
-
-    #[inline]
-    pub fn threshold(mut self, name: impl Into<Cow<'static, str>>, value: impl FactValue) -> Self {
-        if let Some(reason) = self.recorded.as_mut() {
-            reason.thresholds.push(Fact::new(name, value));
-        }
-        self
-    }
-
-    /// The recorded reason; `None` when muted.
-    pub fn finish(self) -> Option<Reason> {
-        self.recorded.map(|reason| *reason)
-    }
-}
-
-impl From<Reason> for Draft {
-    fn from(reason: Reason) -> Self {
-        Self {
-            matched: reason.matched,
-            recorded: Some(Box::new(reason)),
-        }
-    }
-}
-
-/// The recorded reasons of one decision. A muted draft leaves nothing behind, so a codes-only
-/// classification allocates nothing for reasons.
-#[derive(Debug, Default)]
-pub struct Reasons(Vec<Reason>);
-
-impl Reasons {
-    pub fn push(&mut self, draft: Draft) {
-        self.0.extend(draft.finish());
-    }
-
-    pub fn into_vec(self) -> Vec<Reason> {
-        self.0
-    }
-}
-
-impl FromIterator<Draft> for Reasons {
-    fn from_iter<I: IntoIterator<Item = Draft>>(drafts: I) -> Self {
-        Self(drafts.into_iter().filter_map(Draft::finish).collect())
-    }
-}
-
-impl<const N: usize> From<[Draft; N]> for Reasons {
-    fn from(drafts: [Draft; N]) -> Self {
-        drafts.into_iter().collect()
     }
 }
 

@@ -103,6 +103,6 @@ fn drafts_record_only_when_explaining() {
     assert!(!recorded.matched());
     let reason = recorded.finish().expect("recorded");
     assert_eq!(reason.rule, "lifecycle.churned");
-    assert_eq!(reason.observed[0].value, "12");
-    assert_eq!(reason.thresholds[0].name, "churned_after_days");
+    assert_eq!(reason.observed_facts()[0].value, "12");
+    assert_eq!(reason.threshold_facts()[0].name, "churned_after_days");
 }

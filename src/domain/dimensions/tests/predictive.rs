@@ -72,12 +72,12 @@ fn by_id<'a>(all: &'a [Classification], id: &str) -> &'a Classification {
 }
 
 fn observed<'a>(reason: &'a Reason, name: &str) -> Option<&'a str> {
-    let fact = reason.observed.iter().find(|f| f.name == name);
+    let fact = reason.observed_facts().iter().find(|f| f.name == name);
     fact.map(|f| f.value.as_str())
 }
 
 fn threshold<'a>(reason: &'a Reason, name: &str) -> Option<&'a str> {
-    let fact = reason.thresholds.iter().find(|f| f.name == name);
+    let fact = reason.threshold_facts().iter().find(|f| f.name == name);
     fact.map(|f| f.value.as_str())
 }
 

@@ -221,7 +221,7 @@ fn pins_win_and_flow_into_dependent_dimensions() {
     assert!(tier.pinned);
     assert_eq!(tier.code, "LOW");
     assert_eq!(tier.reasons[0].rule, "manual_pin");
-    assert_eq!(tier.reasons[0].observed[1].value, "HIGH");
+    assert_eq!(tier.reasons[0].observed_facts()[1].value, "HIGH");
     // Customer type reads the pinned tier: a LOYAL full-price buyer outside the top is UNSPECIFIED
     // (unpinned, as the lone profitable buyer, it would be HIGH and so VALUE).
     assert_eq!(code(&c, Lifecycle), "LOYAL");
