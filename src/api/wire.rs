@@ -178,8 +178,8 @@ pub fn encode_result(
 ) {
     let classification_len = classification.map_or(0, |c| length_delimited_len(3, c.len()));
     let len = result.encoded_len() + classification_len;
-    encode_key(RESULTS, WireType::LengthDelimited, out);
-    encode_varint(len as u64, out);
+    put_key(RESULTS, WireType::LengthDelimited, out);
+    put_varint(len as u64, out);
     result.encode_raw(out);
     if let Some(classification) = classification {
         encode_bytes(3, classification, out);
@@ -249,7 +249,7 @@ fn encode_classification(c: &Classification, detail: Detail<'_>, out: &mut Vec<u
 /// content of 128 bytes or more moves right to make room for a longer length. One pass: a
 /// length measured beforehand would walk every reason once more per level above it.
 fn nested(tag: u32, out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
-    encode_key(tag, WireType::LengthDelimited, out);
+    put_key(tag, WireType::LengthDelimited, out);
     let at = out.len();
     out.push(0);
     write(out);
@@ -297,8 +297,8 @@ fn encode_reason(reason: &Reason, out: &mut Vec<u8>) {
         for fact in facts {
             // Both strings are short: the length is one byte unless they pass 127 bytes.
             let len = string_len(1, &fact.name) + string_len(2, &fact.value);
-            encode_key(tag, WireType::LengthDelimited, out);
-            encode_varint(len as u64, out);
+            put_key(tag, WireType::LengthDelimited, out);
+            put_varint(len as u64, out);
             encode_string(1, &fact.name, out);
             encode_string(2, &fact.value, out);
         }
@@ -322,9 +322,26 @@ fn encode_string(tag: u32, value: &str, out: &mut Vec<u8>) {
 }
 
 fn encode_bytes(tag: u32, value: &[u8], out: &mut Vec<u8>) {
-    encode_key(tag, WireType::LengthDelimited, out);
-    encode_varint(value.len() as u64, out);
+    put_key(tag, WireType::LengthDelimited, out);
+    put_varint(value.len() as u64, out);
     out.extend_from_slice(value);
+}
+
+/// A field key, as prost's `encode_key` writes it.
+fn put_key(tag: u32, wire_type: WireType, out: &mut Vec<u8>) {
+    put_varint(u64::from(tag << 3 | wire_type as u32), out);
+}
+
+/// A varint, as prost's `encode_varint` writes it. Written for a plain vector: through the
+/// generic buffer interface each byte checked for room on its own, and a response holds
+/// some 450 tags and lengths, nearly all of one byte.
+#[inline]
+fn put_varint(mut value: u64, out: &mut Vec<u8>) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
 }
 
 fn length_delimited_len(tag: u32, len: usize) -> usize {
