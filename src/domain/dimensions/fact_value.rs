@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use compact_str::CompactString;
+use compact_str::{CompactString, ToCompactString};
 
 use super::{Deferred, OrNone, RfmScores};
 use crate::domain::features::Fraction;
@@ -49,11 +49,6 @@ impl NumberText {
                 break;
             }
         }
-    }
-
-    /// `value` in decimal, as `Display` writes integers.
-    fn integer(value: i64) -> Self {
-        Self::scaled(value, 0)
     }
 
     fn unsigned(value: u64) -> Self {
@@ -104,9 +99,10 @@ impl NumberText {
         // The nearest decimal of six places, kept only if it reads back as `value`: then no
         // shorter text reads back (two such decimals lie 10^-6 apart, far more than the
         // spacing of doubles below 2^30), and `scaled` drops its trailing zeros. `units` is
-        // whole and below 2^30 * 10^6, so exact as a double and as an integer.
-        let units = (value * SCALE).round();
-        (units / SCALE == value).then(|| Self::scaled(units as i64, PLACES))
+        // below 2^30 * 10^6, so exact as a double. Rounded by adding a half and truncating
+        // (no call into libm): a candidate off by one would only fail the check.
+        let units = (value * SCALE + 0.5f64.copysign(value)) as i64;
+        (units as f64 / SCALE == value).then(|| Self::scaled(units, PLACES))
     }
 
     fn as_str(&self) -> &str {
@@ -122,17 +118,18 @@ fn shown(value: impl std::fmt::Display) -> FactText {
     text
 }
 
+/// Integers through compact_str's own digit writer, which fills the inline text directly:
+/// no buffer of ours to clear, validate and copy from.
 macro_rules! fact_value_for_integers {
-    ($number_text:ident as $wide:ty: $($int:ty),+) => {$(
+    ($($int:ty),+) => {$(
         impl FactValue for $int {
             fn into_text(self) -> FactText {
-                FactText::new(NumberText::$number_text(self as $wide).as_str())
+                self.to_compact_string()
             }
         }
     )+};
 }
-fact_value_for_integers!(integer as i64: i32, i64, u32, u8);
-fact_value_for_integers!(unsigned as u64: u64, usize);
+fact_value_for_integers!(i32, i64, u32, u8, u64, usize);
 
 /// A double as `Display` writes it, through the digit loop when it is a decimal of up to
 /// six places (every share, rounded value and mean a reason shows) and `core::fmt` otherwise.
