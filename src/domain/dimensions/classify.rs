@@ -34,13 +34,21 @@ pub struct Context<'a> {
 
 impl Context<'_> {
     /// A reason for a decision: recorded when the caller asked for explanations, else muted.
+    /// Forced inline so that a muted draft costs nothing in re-segmentation; building a
+    /// recorded one stays out of line.
+    #[inline(always)]
     pub fn reason(&self, rule: &'static str, matched: bool) -> Draft {
         if self.explain {
-            Reason::new(rule, matched).into()
+            recorded(rule, matched)
         } else {
             Draft::muted(matched)
         }
     }
+}
+
+#[inline(never)]
+fn recorded(rule: &'static str, matched: bool) -> Draft {
+    Reason::new(rule, matched).into()
 }
 
 /// A rule-made decision for one dimension, before pins.
