@@ -8,7 +8,8 @@
 //! Written here, in one pass (each length is written after its content), and on every core.
 //! A full classification is ~8 KB of rendered reasons: as `pb` messages, every rule and fact
 //! name is copied into a `String` of its own only to be encoded and freed, which is most of a
-//! Classify call's allocation. The bytes are the ones prost writes for the same message (tests compare them).
+//! Classify call's allocation. The bytes are the ones prost writes for the same message (tests
+//! compare them).
 
 use prost::bytes::{Buf, BufMut, Bytes};
 use prost::encoding::{

@@ -120,7 +120,7 @@ impl std::fmt::Display for Rfc3339 {
             return write!(
                 f,
                 "{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}{}Z",
-                Fraction(micros)
+                Micros(micros)
             );
         };
         // Fixed-width digits written by hand: reasons render an instant per fact, and going
@@ -154,9 +154,9 @@ fn put_digits(out: &mut [u8], mut value: u64) {
 }
 
 /// `.ffffff` when there are microseconds, nothing otherwise.
-struct Fraction(i64);
+struct Micros(i64);
 
-impl std::fmt::Display for Fraction {
+impl std::fmt::Display for Micros {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.0 == 0 {
             Ok(())

@@ -206,7 +206,7 @@ impl FactValue for RfmScores {
             if i > 0 {
                 text.push('-');
             }
-            text.push_str(NumberText::unsigned(u64::from(score)).as_str());
+            text.push_str(&score.to_compact_string());
         }
         text
     }
@@ -260,14 +260,18 @@ mod tests {
 
     #[test]
     fn rfm_scores_read_as_their_code() {
-        for (recency, frequency, monetary) in [(1, 1, 1), (5, 3, 4), (10, 0, 123), (u32::MAX, 7, 0)]
-        {
+        for ((recency, frequency, monetary), code) in [
+            ((1, 1, 1), "1-1-1"),
+            ((5, 3, 4), "5-3-4"),
+            ((10, 0, 123), "10-0-123"),
+            ((u32::MAX, 7, 0), "4294967295-7-0"),
+        ] {
             let scores = RfmScores {
                 recency,
                 frequency,
                 monetary,
             };
-            assert_eq!(text(scores), scores.code());
+            assert_eq!(text(scores), code);
         }
     }
 

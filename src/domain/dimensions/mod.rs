@@ -132,9 +132,9 @@ pub struct RfmScores {
 }
 
 impl RfmScores {
-    /// The `R-F-M` code, e.g. `5-3-4`.
+    /// The `R-F-M` code, e.g. `5-3-4`: the text the RFM reason shows.
     pub fn code(&self) -> String {
-        format!("{}-{}-{}", self.recency, self.frequency, self.monetary)
+        self.into_text().into_string()
     }
 }
 

@@ -36,7 +36,8 @@ pub(crate) fn deferred<F: FnOnce() -> T, T: FactValue>(value: F) -> Deferred<F> 
     Deferred(value)
 }
 
-/// One rule that took part in a decision: whether it held, on which values, against which thresholds.
+/// One rule that took part in a decision: whether it held, on which values, against which
+/// thresholds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "ReasonFields", into = "ReasonFields")]
 pub struct Reason {
@@ -68,7 +69,7 @@ impl Reason {
     }
 
     pub fn threshold(mut self, name: impl Into<Cow<'static, str>>, value: impl FactValue) -> Self {
-        self.facts.push(Fact::new(name, value));
+        self.push_threshold(Fact::new(name, value));
         self
     }
 
@@ -95,6 +96,10 @@ impl Reason {
     fn push_observed(&mut self, fact: Fact) {
         self.facts.insert(self.observed_len, fact);
         self.observed_len += 1;
+    }
+
+    fn push_threshold(&mut self, fact: Fact) {
+        self.facts.push(fact);
     }
 }
 
@@ -195,7 +200,7 @@ fn record_observed(reason: &mut Reason, name: Cow<'static, str>, value: impl Fac
 
 #[inline(never)]
 fn record_threshold(reason: &mut Reason, name: Cow<'static, str>, value: impl FactValue) {
-    reason.facts.push(Fact::new(name, value));
+    reason.push_threshold(Fact::new(name, value));
 }
 
 impl From<Reason> for Draft {
