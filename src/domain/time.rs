@@ -105,43 +105,68 @@ struct Rfc3339(Timestamp);
 
 impl std::fmt::Display for Rfc3339 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(text) = self.0.rfc3339_text() {
+            return f.write_str(text.as_str());
+        }
         let (y, m, d) = self.0.civil_date();
-        let micros_total = self.0.micros();
-        let secs_of_day = micros_total
-            .div_euclid(MICROS_PER_SECOND)
-            .rem_euclid(86_400);
-        let micros = micros_total.rem_euclid(MICROS_PER_SECOND);
-        let (h, mi, s) = (
+        let (h, mi, s, micros) = self.0.time_of_day();
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}{}Z",
+            Micros(micros)
+        )
+    }
+}
+
+/// The RFC 3339 text of an instant in the years 0-9999, in a buffer of its own.
+pub struct Rfc3339Text {
+    bytes: [u8; 27],
+    len: usize,
+}
+
+impl Rfc3339Text {
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits and separators are written, so this never falls back.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+}
+
+impl Timestamp {
+    /// Hour, minute, second and microseconds of the day in UTC.
+    fn time_of_day(self) -> (i64, i64, i64, i64) {
+        let secs_of_day = self.0.div_euclid(MICROS_PER_SECOND).rem_euclid(86_400);
+        (
             secs_of_day / 3600,
             secs_of_day % 3600 / 60,
             secs_of_day % 60,
-        );
-        let Ok(year @ 0..=9999) = u16::try_from(y) else {
-            return write!(
-                f,
-                "{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}{}Z",
-                Micros(micros)
-            );
+            self.0.rem_euclid(MICROS_PER_SECOND),
+        )
+    }
+
+    /// [`Timestamp::to_rfc3339`] in fixed-width digits written by hand, for the years 0-9999
+    /// (`None` beyond): reasons render instants as facts, and going through the formatting
+    /// machinery for each of the seven numbers cost more than the rest of the fact.
+    pub fn rfc3339_text(self) -> Option<Rfc3339Text> {
+        let (y, m, d) = self.civil_date();
+        let year @ 0..=9999 = u16::try_from(y).ok()? else {
+            return None;
         };
-        // Fixed-width digits written by hand: reasons render an instant per fact, and going
-        // through the formatting machinery for each of its seven numbers cost more than the rest
-        // of the fact.
-        let mut text = *b"0000-00-00T00:00:00.000000Z";
-        put_digits(&mut text[0..4], u64::from(year));
-        put_digits(&mut text[5..7], u64::from(m));
-        put_digits(&mut text[8..10], u64::from(d));
-        put_digits(&mut text[11..13], h as u64);
-        put_digits(&mut text[14..16], mi as u64);
-        put_digits(&mut text[17..19], s as u64);
+        let (h, mi, s, micros) = self.time_of_day();
+        let mut bytes = *b"0000-00-00T00:00:00.000000Z";
+        put_digits(&mut bytes[0..4], u64::from(year));
+        put_digits(&mut bytes[5..7], u64::from(m));
+        put_digits(&mut bytes[8..10], u64::from(d));
+        put_digits(&mut bytes[11..13], h as u64);
+        put_digits(&mut bytes[14..16], mi as u64);
+        put_digits(&mut bytes[17..19], s as u64);
         let len = if micros == 0 {
-            text[19] = b'Z';
+            bytes[19] = b'Z';
             20
         } else {
-            put_digits(&mut text[20..26], micros as u64);
+            put_digits(&mut bytes[20..26], micros as u64);
             27
         };
-        // Only ASCII digits and separators were written.
-        f.write_str(std::str::from_utf8(&text[..len]).map_err(|_| std::fmt::Error)?)
+        Some(Rfc3339Text { bytes, len })
     }
 }
 
