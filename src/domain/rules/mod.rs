@@ -5,10 +5,8 @@
 //! whole), then validated. Its version is a content hash of the merged result, so two replicas
 //! with equal rules report the same version whatever the file's formatting.
 
+mod display_names;
 mod validate;
-
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -16,6 +14,7 @@ use super::dimensions::Dimension;
 use super::playbook::PlaybookRow;
 use super::predictive::TimeUnit;
 
+pub use display_names::{DisplayNameMap, DisplayNames};
 pub use validate::RuleSetError;
 
 const BUILTIN_TOML: &str = include_str!("default.toml");
@@ -309,7 +308,7 @@ pub struct RuleSet {
     pub birthday: BirthdayRules,
     pub predictive: PredictiveRules,
     /// Display names: dimension key -> segment code -> text.
-    pub display_names: BTreeMap<Dimension, BTreeMap<String, LocalizedText>>,
+    pub display_names: DisplayNames,
     /// The playbook, in the order rows rank within one priority.
     pub playbook: Vec<PlaybookRow>,
 }
@@ -362,9 +361,8 @@ impl RuleSet {
         locale: Locale,
     ) -> &'a str {
         self.display_names
-            .get(&dimension)
-            .and_then(|names| names.get(code))
-            .map_or(code, |text| text.get(locale))
+            .get(dimension, code, locale)
+            .unwrap_or(code)
     }
 }
 

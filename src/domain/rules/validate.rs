@@ -314,7 +314,7 @@ impl RuleSet {
     /// Every segment of every dimension has a name in every locale, and no name is for a
     /// segment that does not exist.
     fn check_display_names(&self, p: &mut Problems) {
-        for (dimension, names) in &self.display_names {
+        for (dimension, names) in self.display_names.as_map() {
             for code in names.keys().filter(|code| !dimension.has_segment(code)) {
                 p.0.push(format!(
                     "display_names.{dimension}.{code}: {dimension} has no segment {code:?}"
@@ -326,6 +326,7 @@ impl RuleSet {
                 let at = format!("display_names.{dimension}.{code}");
                 match self
                     .display_names
+                    .as_map()
                     .get(&dimension)
                     .and_then(|n| n.get(*code))
                 {

@@ -69,11 +69,11 @@ fn a_partial_override_merges_over_the_builtin() {
         .expect("valid")
         .rules;
     assert_eq!(
-        renamed.display_names[&Dimension::Rfm]["NONE"].en,
+        renamed.display_names.as_map()[&Dimension::Rfm]["NONE"].en,
         "Never bought"
     );
     assert_eq!(
-        renamed.display_names[&Dimension::Rfm]["IMPORTANT_VALUE"].en,
+        renamed.display_names.as_map()[&Dimension::Rfm]["IMPORTANT_VALUE"].en,
         "Important value"
     );
 }
@@ -153,9 +153,11 @@ fn display_names_must_exist_and_be_complete() {
     );
 
     let mut rules = builtin().rules;
-    if let Some(names) = rules.display_names.get_mut(&Dimension::DecisionStyle) {
+    let mut names = rules.display_names.as_map().clone();
+    if let Some(names) = names.get_mut(&Dimension::DecisionStyle) {
         names.remove("UNKNOWN");
     }
+    rules.display_names = names.into();
     assert_eq!(
         rules.validate(),
         Err(RuleSetError::Invalid(vec![
