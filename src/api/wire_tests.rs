@@ -44,6 +44,14 @@ fn classifications() -> Vec<Classification> {
             .observed("", "")
             .threshold("limit", ""),
     );
+    // Facts on either side of 128 bytes, where a fact's length needs a second byte.
+    for (name_len, value_len) in [(60, 63), (60, 64), (1, 126), (200, 3), (3, 300)] {
+        persona.reasons.push(
+            Reason::new("edge.long", true)
+                .observed("n".repeat(name_len), "v".repeat(value_len))
+                .threshold("t".repeat(value_len), "w".repeat(name_len)),
+        );
+    }
     vec![unknown, buyer, pinned, bare, edges]
 }
 
