@@ -256,8 +256,11 @@ fn nested(tag: u32, out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
     write(out);
     let len = out.len() - at - 1;
     let width = encoded_len_varint(len as u64);
-    if width > 1 {
-        out.splice(at + 1..at + 1, std::iter::repeat_n(0, width - 1));
+    match width {
+        1 => {}
+        // An assignment with its reasons is usually over 127 bytes: one move, no splice.
+        2 => out.insert(at + 1, 0),
+        _ => drop(out.splice(at + 1..at + 1, std::iter::repeat_n(0, width - 1))),
     }
     let mut prefix = &mut out[at..at + width];
     encode_varint(len as u64, &mut prefix);
