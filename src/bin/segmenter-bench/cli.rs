@@ -44,6 +44,11 @@ pub struct Args {
     /// Seconds per RPC of the many-in-flight phase [default: 10; 2 with --quick].
     #[arg(long)]
     pub throughput_seconds: Option<f64>,
+    /// Turns the throughput phase's RPCs take: no-op, Classify, RecommendAction, then again,
+    /// each turn a share of --throughput-seconds, so that the machine's drift falls on each
+    /// alike [default: 5; 2 with --quick].
+    #[arg(long)]
+    pub throughput_rounds: Option<u32>,
     /// Calls in flight in the throughput phase.
     #[arg(long, default_value_t = 64)]
     pub in_flight: usize,
@@ -114,6 +119,10 @@ impl Args {
             warmup_calls: pick(self.warmup_calls, 200, 2_000),
             latency_calls: pick(self.latency_calls, 2_000, 20_000),
             throughput: Duration::from_secs_f64(throughput.max(0.1)),
+            throughput_rounds: self
+                .throughput_rounds
+                .unwrap_or(if self.quick { 2 } else { 5 })
+                .max(1),
             in_flight: self.in_flight.max(1),
             connections: self.connections.max(1),
             batch_message: self.batch_message.max(1),

@@ -144,6 +144,46 @@ pub async fn many_in_flight(
     })
 }
 
+/// Many-in-flight runs of several kinds of call taking turns: `rounds` windows per kind, each
+/// a `rounds`-th of `shape.duration`, kind after kind, round after round; one merged sample
+/// per kind, in the order of `kinds`. This machine's speed drifts by a fifth from one minute
+/// to the next, so a kind measured in one block and another in the next compared the minutes
+/// as much as the calls; taking turns spreads the drift over every kind alike.
+pub async fn many_in_flight_taking_turns(
+    connections: &[Connection],
+    kinds: &[CallKind],
+    ids: &Arc<Vec<String>>,
+    shape: &Concurrency,
+    rounds: u32,
+    options: &pb::ClassifyOptions,
+) -> Result<Vec<Sample>> {
+    let rounds = rounds.max(1);
+    let mut merged = Vec::with_capacity(kinds.len());
+    for _ in kinds {
+        merged.push(Sample {
+            histogram: new_histogram()?,
+            elapsed: Duration::ZERO,
+        });
+    }
+    for round in 0..rounds {
+        let window = Concurrency {
+            in_flight: shape.in_flight,
+            duration: shape.duration / rounds,
+            // Each round its own customers, the same on every run.
+            seed: shape.seed.wrapping_add(u64::from(round) << 32),
+        };
+        for (kind, total) in kinds.iter().zip(merged.iter_mut()) {
+            let sample = many_in_flight(connections, *kind, ids, &window, options).await?;
+            total
+                .histogram
+                .add(&sample.histogram)
+                .map_err(|e| anyhow!("merging histograms: {e:?}"))?;
+            total.elapsed += sample.elapsed;
+        }
+    }
+    Ok(merged)
+}
+
 pub fn record(histogram: &mut Histogram<u64>, elapsed: Duration) -> Result<()> {
     let micros = u64::try_from(elapsed.as_micros())
         .unwrap_or(u64::MAX)

@@ -396,7 +396,9 @@ fn method_notes(args: &Args, settings: &Settings, runs: &[Run<'_>]) -> Vec<Strin
     notes.push(format!(
         "Latency: {} calls per RPC, back to back on one HTTP/2 connection, after {} warm-up calls; \
          customers drawn uniformly at random (seeded) by id. Throughput: {} closed-loop callers \
-         round-robin over {} HTTP/2 connections for {:.1} s per RPC; they receive every response \
+         round-robin over {} HTTP/2 connections for {:.1} s per RPC, in {} turns of {:.1} s taken \
+         by the no-op, Classify and RecommendAction in that order, so that drift in the machine's \
+         speed over the run falls on all three alike; they receive every response \
          whole and walk its protobuf fields without building messages, as a load generator such as \
          h2load does, because decoding a full classification costs the client about as much CPU as \
          the server spends producing it. One more Classify run decodes every response, as an \
@@ -407,6 +409,8 @@ fn method_notes(args: &Args, settings: &Settings, runs: &[Run<'_>]) -> Vec<Strin
         settings.in_flight,
         settings.connections,
         settings.throughput.as_secs_f64(),
+        settings.throughput_rounds,
+        settings.throughput.as_secs_f64() / f64::from(settings.throughput_rounds),
         cores()
     ));
     notes.push(format!(

@@ -23,6 +23,8 @@ pub struct Settings {
     pub warmup_calls: u64,
     pub latency_calls: u64,
     pub throughput: Duration,
+    /// Turns the throughput phase's calls take, each a share of `throughput`.
+    pub throughput_rounds: u32,
     pub in_flight: usize,
     pub connections: usize,
     pub batch_message: usize,
@@ -192,11 +194,35 @@ pub async fn run(
         let run = load::many_in_flight(over, kind, &ids, &shape, &at_as_of);
         phase(settings, Phase::Throughput, &say, &what, run).await
     };
-    let unread = "responses not decoded";
+    let taking_turns = format!(
+        "{}, {} and {} throughput, {} in flight, responses not decoded, {} turns each",
+        CallKind::Health.name(),
+        CallKind::Classify.name(),
+        CallKind::Recommend.name(),
+        shape.in_flight,
+        settings.throughput_rounds
+    );
+    let run = load::many_in_flight_taking_turns(
+        &wire_only,
+        &KINDS,
+        &ids,
+        &shape,
+        settings.throughput_rounds,
+        &at_as_of,
+    );
+    let samples = phase(settings, Phase::Throughput, &say, &taking_turns, run).await;
+    // In the order of `KINDS`.
+    let sample_of = |index: usize| {
+        let samples = samples.as_ref().map_err(Clone::clone)?;
+        samples
+            .get(index)
+            .cloned()
+            .ok_or_else(|| "no sample".to_owned())
+    };
     let throughput = PerCall {
-        health: throughput_of(CallKind::Health, &wire_only, unread).await,
-        classify: throughput_of(CallKind::Classify, &wire_only, unread).await,
-        recommend: throughput_of(CallKind::Recommend, &wire_only, unread).await,
+        health: sample_of(0),
+        classify: sample_of(1),
+        recommend: sample_of(2),
     };
     let decoded_throughput =
         throughput_of(CallKind::Classify, &connections, "responses decoded").await;
