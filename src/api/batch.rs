@@ -10,11 +10,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tonic::{Status, Streaming};
 
-use super::convert::{customer_ref_from_proto, Presentation};
+use super::convert::{customer_ref_from_proto, Presentation, View};
 use super::pb;
 use super::segmentation::options_from_proto;
 use super::status::ApiError;
-use super::wire::{encode_presented, encode_result, typical_len};
+use super::wire::{encode_codes_only, encode_presented, encode_result, typical_len, Heading};
 use crate::app::{App, AppError, ClassifyOptions};
 use crate::domain::history::CustomerRef;
 use crate::domain::validate::Violations;
@@ -163,19 +163,38 @@ async fn classify_message(
     presentation: Presentation,
 ) -> Result<Vec<Bytes>, Status> {
     let references: Vec<_> = valid.iter().map(|(_, r)| r.clone()).collect();
-    let classified = app
-        .classify_many(&references, &options, move |c| {
-            let mut encoded = Vec::with_capacity(typical_len(presentation.view));
-            encode_presented(
-                &c.classification,
-                &c.rules.rules,
-                presentation,
-                &mut encoded,
-            );
-            encoded
-        })
-        .await
-        .map_err(ApiError::from)?;
+    let classified = match presentation.view {
+        // A sync of a million customers: codes only, no classification built.
+        View::Codes => {
+            app.classify_many_codes(&references, &options, |basis, id, codes| {
+                let heading = Heading {
+                    customer_id: id,
+                    known: codes.known,
+                    as_of: basis.as_of,
+                    rule_set_version: &basis.rules.version,
+                    snapshot: &basis.population.info,
+                };
+                let mut encoded = Vec::with_capacity(typical_len(View::Codes));
+                encode_codes_only(&heading, &codes, &mut encoded);
+                encoded
+            })
+            .await
+        }
+        View::Full => {
+            app.classify_many(&references, &options, move |c| {
+                let mut encoded = Vec::with_capacity(typical_len(presentation.view));
+                encode_presented(
+                    &c.classification,
+                    &c.rules.rules,
+                    presentation,
+                    &mut encoded,
+                );
+                encoded
+            })
+            .await
+        }
+    }
+    .map_err(ApiError::from)?;
     let mut outcomes: Vec<Option<Outcome>> = (0..results.len()).map(|_| None).collect();
     for ((position, _), outcome) in valid.iter().zip(classified) {
         outcomes[*position] = Some(outcome);

@@ -22,7 +22,9 @@ use super::convert::{
     Presentation, View,
 };
 use super::pb;
-use crate::domain::dimensions::{Assignment, Classification, Fact, Reason};
+use crate::domain::dimensions::{Assignment, Classification, CodesOnly, Fact, Reason, RfmScores};
+use crate::domain::population::SnapshotInfo;
+use crate::domain::predictive::CustomerPrediction;
 use crate::domain::rules::{Locale, RuleSet, VersionedRules};
 use crate::domain::time::Timestamp;
 
@@ -225,31 +227,75 @@ enum Detail<'r> {
 
 /// Fields in tag order, as prost writes them.
 fn encode_classification(c: &Classification, detail: Detail<'_>, out: &mut Vec<u8>) {
-    encode_string(1, &c.customer_id, out);
-    encode_true(2, c.known, out);
-    encode_timestamp(3, c.as_of, out);
-    encode_string(4, &c.rule_set_version, out);
+    let heading = Heading {
+        customer_id: &c.customer_id,
+        known: c.known,
+        as_of: c.as_of,
+        rule_set_version: &c.rule_set_version,
+        snapshot: &c.snapshot,
+    };
+    encode_heading(&heading, out);
+    for assignment in &c.assignments {
+        nested(6, out, |out| encode_assignment(assignment, detail, out));
+    }
+    encode_rfm_scores(c.rfm_scores.as_ref(), out);
+    if let Detail::Full(..) = detail {
+        encoding::message::encode(8, &features_to_proto(&c.features), out);
+    }
+    encode_prediction(c.prediction.as_ref(), out);
+}
+
+/// A codes-only classification ([`classify_codes_only`](crate::domain::dimensions)) in the
+/// codes view: the bytes [`encode_presented`] writes in that view for the same customer's
+/// full classification, without building one.
+pub fn encode_codes_only(heading: &Heading<'_>, codes: &CodesOnly, out: &mut Vec<u8>) {
+    encode_heading(heading, out);
+    for (dimension, code) in codes.codes.iter() {
+        nested(6, out, |out| {
+            encode_varint_field(1, dimension_to_proto(dimension) as u64, out);
+            encode_string(2, code, out);
+            encode_true(4, codes.pinned[dimension as usize], out);
+        });
+    }
+    encode_rfm_scores(codes.rfm_scores.as_ref(), out);
+    encode_prediction(codes.prediction.as_ref(), out);
+}
+
+/// What a classification message says before its assignments.
+pub struct Heading<'a> {
+    pub customer_id: &'a str,
+    pub known: bool,
+    pub as_of: Timestamp,
+    pub rule_set_version: &'a str,
+    pub snapshot: &'a SnapshotInfo,
+}
+
+fn encode_heading(heading: &Heading<'_>, out: &mut Vec<u8>) {
+    encode_string(1, heading.customer_id, out);
+    encode_true(2, heading.known, out);
+    encode_timestamp(3, heading.as_of, out);
+    encode_string(4, heading.rule_set_version, out);
     nested(5, out, |out| {
-        let info = &c.snapshot;
+        let info = heading.snapshot;
         encode_string(1, &info.id, out);
         encode_timestamp(2, info.as_of, out);
         encode_varint_field(3, info.active_buyers, out);
         encode_varint_field(4, info.customers, out);
     });
-    for assignment in &c.assignments {
-        nested(6, out, |out| encode_assignment(assignment, detail, out));
-    }
-    if let Some(scores) = &c.rfm_scores {
+}
+
+fn encode_rfm_scores(scores: Option<&RfmScores>, out: &mut Vec<u8>) {
+    if let Some(scores) = scores {
         nested(7, out, |out| {
             encode_varint_field(1, scores.recency.into(), out);
             encode_varint_field(2, scores.frequency.into(), out);
             encode_varint_field(3, scores.monetary.into(), out);
         });
     }
-    if let Detail::Full(..) = detail {
-        encoding::message::encode(8, &features_to_proto(&c.features), out);
-    }
-    if let Some(prediction) = &c.prediction {
+}
+
+fn encode_prediction(prediction: Option<&CustomerPrediction>, out: &mut Vec<u8>) {
+    if let Some(prediction) = prediction {
         encoding::message::encode(9, &predictive_scores_to_proto(prediction), out);
     }
 }

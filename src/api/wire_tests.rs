@@ -80,6 +80,26 @@ fn the_codes_view_is_written_as_prost_writes_it() {
 }
 
 #[test]
+fn codes_alone_are_written_as_the_codes_view_of_their_classification() {
+    for classification in classifications() {
+        let heading = Heading {
+            customer_id: &classification.customer_id,
+            known: classification.known,
+            as_of: classification.as_of,
+            rule_set_version: &classification.rule_set_version,
+            snapshot: &classification.snapshot,
+        };
+        let mut written = Vec::new();
+        encode_codes_only(&heading, &CodesOnly::of(&classification), &mut written);
+        assert_eq!(
+            written,
+            codes_written(&classification),
+            "{classification:?}"
+        );
+    }
+}
+
+#[test]
 fn the_full_view_is_written_as_prost_writes_it() {
     let rules = testkit::rules();
     for locale in [Locale::En, Locale::ZhCn] {

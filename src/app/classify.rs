@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use super::{App, AppError};
 use crate::domain::dimensions::{
-    classify, classify_codes_into, Classification, ClassifyInput, CodeSink,
+    classify, classify_codes_into, classify_codes_only, Classification, ClassifyInput, CodeSink,
+    CodesOnly,
 };
 use rayon::prelude::*;
 
@@ -168,12 +169,40 @@ impl App {
         options: &ClassifyOptions,
         present: impl Fn(Classified) -> T + Send + Sync + 'static,
     ) -> Result<Vec<Result<T, AppError>>, AppError> {
+        self.classify_each(references, options, move |basis, id, history| {
+            present(classify_on(basis, id, history))
+        })
+        .await
+    }
+
+    /// As [`App::classify_many`], for the codes view: each customer's codes, scores and
+    /// prediction ([`CodesOnly`]) are handed to `present` with the basis they were decided on,
+    /// and no full classification is built.
+    pub(crate) async fn classify_many_codes<T: Send + 'static>(
+        &self,
+        references: &[CustomerRef],
+        options: &ClassifyOptions,
+        present: impl Fn(&Basis, &str, CodesOnly) -> T + Send + Sync + 'static,
+    ) -> Result<Vec<Result<T, AppError>>, AppError> {
+        self.classify_each(references, options, move |basis, id, history| {
+            present(basis, id, classify_codes_only(input(basis, id, history)))
+        })
+        .await
+    }
+
+    /// Loads every referenced history and runs `each` on it, in parallel for large batches.
+    async fn classify_each<T: Send + 'static>(
+        &self,
+        references: &[CustomerRef],
+        options: &ClassifyOptions,
+        each: impl Fn(&Basis, &str, &CompactHistory) -> T + Send + Sync + 'static,
+    ) -> Result<Vec<Result<T, AppError>>, AppError> {
         let basis = Arc::new(self.basis(options).await?);
         let loaded = self.load_many(references).await;
         let classify_all = move || {
             loaded
                 .into_par_iter()
-                .map(|item| item.map(|(id, history)| present(classify_on(&basis, &id, &history))))
+                .map(|item| item.map(|(id, history)| each(&basis, &id, &history)))
                 .collect()
         };
         if references.len() < PARALLEL_BATCH {
@@ -194,16 +223,8 @@ pub(crate) fn classify_on(
     customer_id: &str,
     history: &CompactHistory,
 ) -> Classified {
-    let classification = classify(ClassifyInput {
-        customer_id,
-        history,
-        as_of: basis.as_of,
-        rules: &basis.rules,
-        population: &basis.population,
-        explain: basis.explain,
-    });
     Classified {
-        classification,
+        classification: classify(input(basis, customer_id, history)),
         rules: basis.rules.clone(),
         birthday: history.profile.as_ref().and_then(|p| p.birthday),
     }
@@ -217,12 +238,24 @@ pub(crate) fn codes_into(
     sink: &mut impl CodeSink,
 ) {
     let input = ClassifyInput {
+        explain: false,
+        ..input(basis, customer_id, history)
+    };
+    classify_codes_into(input, sink);
+}
+
+/// What classifying one customer on `basis` reads.
+fn input<'a>(
+    basis: &'a Basis,
+    customer_id: &'a str,
+    history: &'a CompactHistory,
+) -> ClassifyInput<'a> {
+    ClassifyInput {
         customer_id,
         history,
         as_of: basis.as_of,
         rules: &basis.rules,
         population: &basis.population,
-        explain: false,
-    };
-    classify_codes_into(input, sink);
+        explain: basis.explain,
+    }
 }

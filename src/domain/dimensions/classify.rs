@@ -9,6 +9,7 @@ use super::{Assignment, Classification, Dimension, Draft, Reason, Reasons, RfmSc
 use crate::domain::compact::CompactHistory;
 use crate::domain::features::{compute_features, Features};
 use crate::domain::population::PopulationStats;
+use crate::domain::predictive::CustomerPrediction;
 use crate::domain::rules::{RuleSet, VersionedRules};
 use crate::domain::time::Timestamp;
 
@@ -157,6 +158,13 @@ pub struct SegmentCodes {
 }
 
 impl SegmentCodes {
+    /// Every code empty, before the rules decide them.
+    fn unset() -> Self {
+        Self {
+            codes: std::array::from_fn(|_| Cow::Borrowed("")),
+        }
+    }
+
     pub fn code(&self, dimension: Dimension) -> &str {
         &self.codes[dimension as usize]
     }
@@ -308,11 +316,64 @@ pub fn classify(input: ClassifyInput<'_>) -> Classification {
 /// The codes `classify` would assign, without reasons, traits, features or predictions: the
 /// cheap path for counting a whole population. `input.explain` is ignored.
 pub fn classify_codes(input: ClassifyInput<'_>) -> SegmentCodes {
-    let mut codes = SegmentCodes {
-        codes: std::array::from_fn(|_| Cow::Borrowed("")),
-    };
+    let mut codes = SegmentCodes::unset();
     classify_codes_into(input, &mut codes);
     codes
+}
+
+/// What the codes view reports of one customer: every dimension's code and whether a pin set
+/// it, the RFM scores and the prediction. A nightly sync asks this of every customer, so it
+/// is decided like [`classify_codes`]: no assignments, traits or features to build and drop.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodesOnly {
+    pub codes: SegmentCodes,
+    /// Indexed by `Dimension as usize`.
+    pub pinned: [bool; Dimension::ALL.len()],
+    pub known: bool,
+    pub rfm_scores: Option<RfmScores>,
+    pub prediction: Option<CustomerPrediction>,
+}
+
+impl CodesOnly {
+    /// What the codes view reports of a full classification.
+    pub fn of(classification: &Classification) -> Self {
+        let mut codes = SegmentCodes::unset();
+        let mut pinned = [false; Dimension::ALL.len()];
+        for assignment in &classification.assignments {
+            CodeSink::code(&mut codes, assignment.dimension, &assignment.code);
+            pinned[assignment.dimension as usize] = assignment.pinned;
+        }
+        Self {
+            codes,
+            pinned,
+            known: classification.known,
+            rfm_scores: classification.rfm_scores,
+            prediction: classification.prediction,
+        }
+    }
+}
+
+/// The codes view of one customer ([`CodesOnly`]): the codes, scores and prediction
+/// [`classify`] gives, without explanations.
+pub fn classify_codes_only(input: ClassifyInput<'_>) -> CodesOnly {
+    let features = compute_features(input.history, input.as_of, &input.rules.rules.windows);
+    let ctx = context(&input, &features, false);
+    let rfm_scores = value::rfm_scores(&ctx);
+    let mut codes = SegmentCodes::unset();
+    let mut recorder = Codes {
+        history: input.history,
+        sink: &mut codes,
+        sales_traits: Vec::new(),
+    };
+    let prediction = decide_all(&ctx, input.history, rfm_scores, &mut recorder).prediction();
+    let pinned = std::array::from_fn(|i| pin_of(input.history, Dimension::ALL[i]).is_some());
+    CodesOnly {
+        codes,
+        pinned,
+        known: input.history.is_known(),
+        rfm_scores,
+        prediction,
+    }
 }
 
 /// The segment code of every dimension, handed to `sink` as each is decided: a count of the

@@ -12,7 +12,8 @@ mod reason;
 mod value;
 
 pub use classify::{
-    classify, classify_codes, classify_codes_into, ClassifyInput, CodeSink, SegmentCodes,
+    classify, classify_codes, classify_codes_into, classify_codes_only, ClassifyInput, CodeSink,
+    CodesOnly, SegmentCodes,
 };
 pub use fact_value::{FactText, FactValue};
 pub(crate) use reason::{deferred, Deferred, OrNone};

@@ -3,7 +3,9 @@
 
 use crate::demo::{generate, DemoConfig};
 use crate::domain::compact::CompactHistory;
-use crate::domain::dimensions::{classify, classify_codes, ClassifyInput, Dimension};
+use crate::domain::dimensions::{
+    classify, classify_codes, classify_codes_only, ClassifyInput, Dimension,
+};
 use crate::domain::features::compute_features;
 use crate::domain::population::{build_population, BuyerSample};
 use crate::domain::rules::RuleSet;
@@ -60,6 +62,28 @@ fn codes_only_classification_agrees_with_the_explained_one_on_every_persona() {
         for (dimension, code) in codes.iter() {
             assert_eq!(code, explained.code(dimension), "{id}: {dimension:?}");
         }
+        let codes_only = classify_codes_only(ClassifyInput {
+            customer_id: id,
+            history,
+            as_of: config.as_of,
+            rules: &rules,
+            population: &population,
+            explain: true,
+        });
+        assert_eq!(codes_only.codes, codes, "{id}");
+        for assignment in &explained.assignments {
+            let at = assignment.dimension as usize;
+            assert_eq!(codes_only.pinned[at], assignment.pinned, "{id}");
+        }
+        assert_eq!(
+            (
+                codes_only.known,
+                codes_only.rfm_scores,
+                codes_only.prediction
+            ),
+            (explained.known, explained.rfm_scores, explained.prediction),
+            "{id}"
+        );
         assert_eq!(quiet.rfm_scores, explained.rfm_scores, "{id}");
         assert_eq!(quiet.features, explained.features, "{id}");
         for (q, e) in quiet.assignments.iter().zip(&explained.assignments) {

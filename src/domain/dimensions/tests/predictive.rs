@@ -262,19 +262,25 @@ fn codes_only_classification_gives_the_same_codes_and_scores() {
     let stats = fitted(&customers, &rules);
     for (id, history) in &customers {
         let full = classify_with(id, history, &stats, &rules);
-        let lean = crate::domain::dimensions::classify(crate::domain::dimensions::ClassifyInput {
+        let compact: crate::domain::compact::CompactHistory = history.into();
+        let input = || crate::domain::dimensions::ClassifyInput {
             customer_id: id,
-            history: &history.into(),
+            history: &compact,
             as_of: AS_OF,
             rules: &rules,
             population: &stats,
             explain: false,
-        });
+        };
+        let lean = crate::domain::dimensions::classify(input());
+        let codes = crate::domain::dimensions::classify_codes_only(input());
         for dimension in [ChurnRisk, PredictedValueTier] {
             assert_eq!(code(&full, dimension), code(&lean, dimension), "{id}");
+            assert_eq!(code(&full, dimension), codes.codes.code(dimension), "{id}");
             assert!(lean.assignment(dimension).reasons.is_empty());
         }
         assert_eq!(full.prediction, lean.prediction);
+        assert_eq!(full.prediction, codes.prediction);
+        assert_eq!(full.rfm_scores, codes.rfm_scores);
     }
 }
 
