@@ -40,36 +40,20 @@ fn codes_only_classification_agrees_with_the_explained_one_on_every_persona() {
         &rules.rules.value_tier,
     );
     for (id, history) in &customers {
-        let run = |explain| {
-            classify(ClassifyInput {
-                customer_id: id,
-                history,
-                as_of: config.as_of,
-                rules: &rules,
-                population: &population,
-                explain,
-            })
-        };
-        let (explained, quiet) = (run(true), run(false));
-        let codes = classify_codes(ClassifyInput {
+        let input = |explain| ClassifyInput {
             customer_id: id,
             history,
             as_of: config.as_of,
             rules: &rules,
             population: &population,
-            explain: true,
-        });
+            explain,
+        };
+        let (explained, quiet) = (classify(input(true)), classify(input(false)));
+        let codes = classify_codes(input(true));
         for (dimension, code) in codes.iter() {
             assert_eq!(code, explained.code(dimension), "{id}: {dimension:?}");
         }
-        let codes_only = classify_codes_only(ClassifyInput {
-            customer_id: id,
-            history,
-            as_of: config.as_of,
-            rules: &rules,
-            population: &population,
-            explain: true,
-        });
+        let codes_only = classify_codes_only(input(true));
         assert_eq!(codes_only.codes, codes, "{id}");
         for assignment in &explained.assignments {
             let at = assignment.dimension as usize;
