@@ -207,6 +207,7 @@ impl<S: CodeSink> Recorder for Codes<'_, S> {
         }
         let code = code_after_pin(pin, &decision);
         self.sink.code(dimension, &code);
+        decision.reasons.discard();
         code
     }
 
