@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::task::JoinHandle;
 
@@ -163,7 +164,13 @@ impl IngestStream {
     /// storing the previous group did (nothing for the first). The group is stored in the
     /// background; when the previous group failed, this one is dropped unstored.
     pub async fn submit(&mut self, batches: Vec<Vec<(CustomerRef, Event)>>) -> GroupRecorded {
+        let waiting = Instant::now();
         let earlier = self.stored().await;
+        // The stream's reader waits here while the store is slower than the sender.
+        tracing::debug!(
+            waited_for_store_ms = waiting.elapsed().as_millis() as u64,
+            "ingest group handed over"
+        );
         if earlier.failure.is_none() {
             let app = Arc::clone(&self.app);
             let after = self.catching_up.take();
@@ -205,6 +212,7 @@ async fn store_group(
     batches: Vec<Vec<(CustomerRef, Event)>>,
     after: Option<TakeIn>,
 ) -> StoredGroup {
+    let started = Instant::now();
     let mut resolved = Vec::with_capacity(batches.len());
     let mut failure = None;
     for batch in batches {
@@ -216,15 +224,29 @@ async fn store_group(
             }
         }
     }
+    let resolving = started.elapsed();
     let recorded = app.store.record_event_batches(&resolved).await;
+    tracing::debug!(
+        events = resolved.iter().map(Vec::len).sum::<usize>(),
+        resolve_ms = resolving.as_millis() as u64,
+        store_ms = (started.elapsed() - resolving).as_millis() as u64,
+        "ingest group stored"
+    );
     // A store failure comes first: the batch it stopped at precedes any unresolved one.
     let failure = recorded.failure.map(AppError::from).or(failure);
     let outcomes = recorded.outcomes;
     resolved.truncate(outcomes.len());
     let taken = outcomes.clone();
     let catching_up = tokio::spawn(async move {
+        let waiting = Instant::now();
         let before = taken_in(after).await;
+        let taking = Instant::now();
         let this = app.take_in(resolved, taken).await;
+        tracing::debug!(
+            waited_for_previous_ms = (taking - waiting).as_millis() as u64,
+            take_in_ms = taking.elapsed().as_millis() as u64,
+            "ingest group taken in"
+        );
         before.and(this)
     });
     StoredGroup {
