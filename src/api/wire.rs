@@ -200,54 +200,39 @@ pub fn typical_len(view: View) -> usize {
 }
 
 /// `classification` encoded in the caller's presentation: the bytes prost writes for
-/// `present_classification` of it.
+/// `present_classification` of it. The codes view has one writer, [`encode_codes_only`].
 pub fn encode_presented(
     classification: &Classification,
     rules: &RuleSet,
     presentation: Presentation,
     out: &mut Vec<u8>,
 ) {
-    encode_classification(classification, detail_of(rules, presentation), out);
-}
-
-fn detail_of(rules: &RuleSet, presentation: Presentation) -> Detail<'_> {
     match presentation.view {
-        View::Codes => Detail::Codes,
-        View::Full => Detail::Full(rules, presentation.locale),
+        View::Codes => encode_codes_only(
+            &Heading::of(classification),
+            &CodesOnly::of(classification),
+            out,
+        ),
+        View::Full => encode_full(classification, rules, presentation.locale, out),
     }
 }
 
-/// What an encoded classification carries besides codes.
-#[derive(Clone, Copy)]
-enum Detail<'r> {
-    Codes,
-    /// Display names from the rule set in the locale, reasons, secondary traits and features.
-    Full(&'r RuleSet, Locale),
-}
-
-/// Fields in tag order, as prost writes them.
-fn encode_classification(c: &Classification, detail: Detail<'_>, out: &mut Vec<u8>) {
-    let heading = Heading {
-        customer_id: &c.customer_id,
-        known: c.known,
-        as_of: c.as_of,
-        rule_set_version: &c.rule_set_version,
-        snapshot: &c.snapshot,
-    };
-    encode_heading(&heading, out);
+/// The full view: fields in tag order, as prost writes them, with display names from the rule
+/// set in the locale, reasons, secondary traits and features.
+fn encode_full(c: &Classification, rules: &RuleSet, locale: Locale, out: &mut Vec<u8>) {
+    encode_heading(&Heading::of(c), out);
     for assignment in &c.assignments {
-        nested(6, out, |out| encode_assignment(assignment, detail, out));
+        nested(6, out, |out| {
+            encode_assignment(assignment, rules, locale, out)
+        });
     }
     encode_rfm_scores(c.rfm_scores.as_ref(), out);
-    if let Detail::Full(..) = detail {
-        encoding::message::encode(8, &features_to_proto(&c.features), out);
-    }
+    encoding::message::encode(8, &features_to_proto(&c.features), out);
     encode_prediction(c.prediction.as_ref(), out);
 }
 
-/// A codes-only classification ([`classify_codes_only`](crate::domain::dimensions)) in the
-/// codes view: the bytes [`encode_presented`] writes in that view for the same customer's
-/// full classification, without building one.
+/// The codes view: a customer's codes, pin flags and scores, from a codes-only classification
+/// ([`classify_codes_only`](crate::domain::dimensions)) or a full one ([`CodesOnly::of`]).
 pub fn encode_codes_only(heading: &Heading<'_>, codes: &CodesOnly, out: &mut Vec<u8>) {
     encode_heading(heading, out);
     for (dimension, code) in codes.codes.iter() {
@@ -268,6 +253,18 @@ pub struct Heading<'a> {
     pub as_of: Timestamp,
     pub rule_set_version: &'a str,
     pub snapshot: &'a SnapshotInfo,
+}
+
+impl<'a> Heading<'a> {
+    pub fn of(c: &'a Classification) -> Self {
+        Self {
+            customer_id: &c.customer_id,
+            known: c.known,
+            as_of: c.as_of,
+            rule_set_version: &c.rule_set_version,
+            snapshot: &c.snapshot,
+        }
+    }
 }
 
 fn encode_heading(heading: &Heading<'_>, out: &mut Vec<u8>) {
@@ -321,24 +318,20 @@ fn nested(tag: u32, out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
     encode_varint(len as u64, &mut prefix);
 }
 
-/// An `Assignment`'s fields. The codes view has dimension, code and pinned flag only.
-fn encode_assignment(assignment: &Assignment, detail: Detail<'_>, out: &mut Vec<u8>) {
+/// An `Assignment`'s fields in the full view.
+fn encode_assignment(assignment: &Assignment, rules: &RuleSet, locale: Locale, out: &mut Vec<u8>) {
     // An enum is an int32, and prost writes a negative one as ten bytes: sign-extended.
     encode_varint_field(1, dimension_to_proto(assignment.dimension) as u64, out);
     encode_string(2, &assignment.code, out);
-    if let Detail::Full(rules, locale) = detail {
-        let name = rules.display_name(assignment.dimension, &assignment.code, locale);
-        encode_string(3, name, out);
-    }
+    let name = rules.display_name(assignment.dimension, &assignment.code, locale);
+    encode_string(3, name, out);
     encode_true(4, assignment.pinned, out);
-    if let Detail::Full(..) = detail {
-        for reason in &assignment.reasons {
-            nested(5, out, |out| encode_reason(reason, out));
-        }
-        // Repeated strings are written even when empty.
-        for name in &assignment.secondary_traits {
-            encode_bytes(6, name.as_bytes(), out);
-        }
+    for reason in &assignment.reasons {
+        nested(5, out, |out| encode_reason(reason, out));
+    }
+    // Repeated strings are written even when empty.
+    for name in &assignment.secondary_traits {
+        encode_bytes(6, name.as_bytes(), out);
     }
 }
 

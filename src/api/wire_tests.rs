@@ -6,7 +6,7 @@ use super::*;
 use crate::api::convert::{
     classification_codes_to_proto, classification_to_proto, present_classification,
 };
-use crate::domain::dimensions::{Dimension, Reason};
+use crate::domain::dimensions::{classify_codes_only, ClassifyInput, Dimension, Reason};
 use crate::domain::testkit::{self, classify_alone, HistoryBuilder};
 
 /// Classifications that exercise every optional part of the codes view: unknown customers,
@@ -81,21 +81,32 @@ fn the_codes_view_is_written_as_prost_writes_it() {
 
 #[test]
 fn codes_alone_are_written_as_the_codes_view_of_their_classification() {
-    for classification in classifications() {
-        let heading = Heading {
-            customer_id: &classification.customer_id,
-            known: classification.known,
+    let rules = testkit::rules();
+    let pinned = HistoryBuilder::new("c-pinned")
+        .order(10, 5_000)
+        .profile(|p| {
+            p.pins.insert(Dimension::Lifecycle, "VIP_CUSTOM".into());
+        });
+    let buyer = HistoryBuilder::new("c-buyer")
+        .order(400, 12_000)
+        .order(20, 250_000);
+    for builder in [HistoryBuilder::new("nobody"), buyer, pinned] {
+        let id = builder.id().to_owned();
+        let history = builder.build();
+        let population = testkit::population(&[(id.clone(), history.clone())]);
+        let classification = testkit::classify_in(&id, &history, &population);
+        let compact = (&history).into();
+        let codes = classify_codes_only(ClassifyInput {
+            customer_id: &id,
+            history: &compact,
             as_of: classification.as_of,
-            rule_set_version: &classification.rule_set_version,
-            snapshot: &classification.snapshot,
-        };
+            rules: &rules,
+            population: &population,
+            explain: false,
+        });
         let mut written = Vec::new();
-        encode_codes_only(&heading, &CodesOnly::of(&classification), &mut written);
-        assert_eq!(
-            written,
-            codes_written(&classification),
-            "{classification:?}"
-        );
+        encode_codes_only(&Heading::of(&classification), &codes, &mut written);
+        assert_eq!(written, prost_bytes(&classification), "{id}");
     }
 }
 
