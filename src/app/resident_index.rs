@@ -1,6 +1,11 @@
 //! The resident set's two indexes over the same histories: in id order for pages and
 //! whole-population scans, and hashed for the single lookups of classification calls, where a
 //! walk down a B-tree of a million string ids cost as much as the classification itself.
+//!
+//! Both indexes name a place in one list of histories rather than hold the history: a history
+//! with one owner is changed in place, and an ingest that extends a customer's history finds
+//! it through the hashed index alone. When both indexes held it, every change took it out of
+//! one and walked the B-tree for the other, which was most of an ingest's take-in.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
@@ -8,19 +13,28 @@ use std::sync::Arc;
 
 use crate::domain::compact::CompactHistory;
 
-/// Ids come from callers, so the hash is seeded per process.
-type ById = HashMap<Arc<str>, Arc<CompactHistory>, foldhash::fast::RandomState>;
+/// A place in [`Customers::histories`].
+type Slot = usize;
 
-/// Every resident history, indexed twice; both indexes always hold the same entries.
+/// Ids come from callers, so the hash is seeded per process.
+type ById = HashMap<Arc<str>, Slot, foldhash::fast::RandomState>;
+
+/// Every resident history once, indexed twice; both indexes always name the same places, and
+/// every place one of them names holds that customer's history.
 #[derive(Default)]
 pub(super) struct Customers {
-    ordered: BTreeMap<Arc<str>, Arc<CompactHistory>>,
+    histories: Vec<Arc<CompactHistory>>,
+    /// Places whose customer was removed, for the next new customer.
+    vacated: Vec<Slot>,
+    /// Put in vacated places, so that nothing outlives its customer there.
+    nothing: Arc<CompactHistory>,
+    ordered: BTreeMap<Arc<str>, Slot>,
     by_id: ById,
 }
 
 impl Customers {
     pub fn get(&self, id: &str) -> Option<&Arc<CompactHistory>> {
-        self.by_id.get(id)
+        self.by_id.get(id).map(|&slot| self.at(slot))
     }
 
     pub fn len(&self) -> usize {
@@ -29,7 +43,7 @@ impl Customers {
 
     /// Every customer in id order.
     pub fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &Arc<CompactHistory>)> {
-        self.ordered.iter()
+        self.ordered.iter().map(|(id, &slot)| (id, self.at(slot)))
     }
 
     /// Customers with ids strictly after `after` (all when `None`), in id order.
@@ -38,39 +52,81 @@ impl Customers {
         after: Option<&str>,
     ) -> impl Iterator<Item = (&'a Arc<str>, &'a Arc<CompactHistory>)> {
         let start = after.map_or(Bound::Unbounded, Bound::Excluded);
-        self.ordered.range::<str, _>((start, Bound::Unbounded))
+        self.ordered
+            .range::<str, _>((start, Bound::Unbounded))
+            .map(|(id, &slot)| (id, self.at(slot)))
     }
 
     pub fn insert(&mut self, id: Arc<str>, history: Arc<CompactHistory>) {
-        self.by_id.insert(id.clone(), history.clone());
-        self.ordered.insert(id, history);
+        match self.by_id.get(&id) {
+            Some(&slot) => *self.at_mut(slot) = history,
+            None => {
+                self.add(id, history);
+            }
+        }
     }
 
     pub fn remove(&mut self, id: &str) {
-        self.by_id.remove(id);
-        self.ordered.remove(id);
+        if let Some(slot) = self.by_id.remove(id) {
+            self.ordered.remove(id);
+            self.vacate(slot);
+        }
     }
 
     /// Changes one customer's history in place (an empty one when unknown) and returns what
     /// `change` returns.
     pub fn modify<R>(&mut self, id: &str, change: impl FnOnce(&mut CompactHistory) -> R) -> R {
-        // Taken out of the hashed index first: with a second reference, `make_mut` would copy
-        // the history on every write. The key it held is reused, so a known id costs no copy.
-        let key = match self.by_id.remove_entry(id) {
-            Some((key, _)) => key,
-            None => Arc::from(id),
+        let slot = match self.by_id.get(id) {
+            Some(&slot) => slot,
+            None => self.add(Arc::from(id), Arc::default()),
         };
-        let entry = self.ordered.entry(key.clone()).or_default();
         // Readers holding the old history keep it; this customer gets a new one.
-        let result = change(Arc::make_mut(entry));
-        self.by_id.insert(key, entry.clone());
-        result
+        change(Arc::make_mut(self.at_mut(slot)))
     }
 
-    /// Keeps only the customers `keep` accepts; it is asked once per index.
+    /// Keeps only the customers `keep` accepts; it is asked once per customer.
     pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
-        self.ordered.retain(|id, _| keep(id));
-        self.by_id.retain(|id, _| keep(id));
+        let mut dropped = vec![false; self.histories.len()];
+        self.ordered.retain(|id, &mut slot| {
+            let kept = keep(id);
+            dropped[slot] = !kept;
+            kept
+        });
+        self.by_id.retain(|_, &mut slot| !dropped[slot]);
+        for (slot, _) in dropped.iter().enumerate().filter(|(_, &gone)| gone) {
+            self.vacate(slot);
+        }
+    }
+
+    /// Indexes a customer not yet resident, in a vacated place if there is one.
+    fn add(&mut self, id: Arc<str>, history: Arc<CompactHistory>) -> Slot {
+        let slot = match self.vacated.pop() {
+            Some(slot) => {
+                *self.at_mut(slot) = history;
+                slot
+            }
+            None => {
+                self.histories.push(history);
+                self.histories.len() - 1
+            }
+        };
+        self.by_id.insert(id.clone(), slot);
+        self.ordered.insert(id, slot);
+        slot
+    }
+
+    fn vacate(&mut self, slot: Slot) {
+        *self.at_mut(slot) = self.nothing.clone();
+        self.vacated.push(slot);
+    }
+
+    // Every place an index names was handed out by `add`, so it is in bounds.
+    fn at(&self, slot: Slot) -> &Arc<CompactHistory> {
+        &self.histories[slot]
+    }
+
+    fn at_mut(&mut self, slot: Slot) -> &mut Arc<CompactHistory> {
+        &mut self.histories[slot]
     }
 }
 
@@ -87,15 +143,23 @@ mod tests {
     use super::*;
     use crate::domain::history::CustomerProfile;
 
-    /// Both indexes hold the same histories, the very same allocations.
+    /// Both indexes name the same place for every customer, and no two customers share one.
     fn assert_agree(customers: &Customers, expected_ids: &[&str]) {
         let ids: Vec<&str> = customers.iter().map(|(id, _)| id.as_ref()).collect();
         assert_eq!(ids, expected_ids);
         assert_eq!(customers.by_id.len(), expected_ids.len());
-        for (id, history) in customers.iter() {
-            let hashed = customers.get(id).expect("in the hashed index");
-            assert!(Arc::ptr_eq(hashed, history), "{id}");
+        for (id, slot) in &customers.ordered {
+            assert_eq!(customers.by_id.get(id), Some(slot), "{id}");
+            assert!(!customers.vacated.contains(slot), "{id}");
         }
+        let mut slots: Vec<Slot> = customers.ordered.values().copied().collect();
+        slots.sort_unstable();
+        slots.dedup();
+        assert_eq!(slots.len(), expected_ids.len());
+        assert_eq!(
+            customers.histories.len(),
+            expected_ids.len() + customers.vacated.len()
+        );
     }
 
     #[test]
@@ -138,6 +202,42 @@ mod tests {
         });
         assert!(!held.is_known());
         assert!(customers.get("a").is_some_and(|h| h.is_known()));
+        assert_agree(&customers, &["a"]);
+    }
+
+    #[test]
+    fn a_removed_customer_releases_its_history_and_its_place_is_reused() {
+        let mut customers = Customers::default();
+        let history = Arc::new(CompactHistory::default());
+        customers.insert(Arc::from("a"), history.clone());
+        customers.insert(Arc::from("b"), Arc::default());
+        customers.remove("a");
+        assert_eq!(Arc::strong_count(&history), 1);
+        assert_agree(&customers, &["b"]);
+
+        customers.modify("c", |history| history.set_profile(None));
+        assert_agree(&customers, &["b", "c"]);
+        assert_eq!(customers.histories.len(), 2, "c took a's place");
+
+        customers.insert(Arc::from("d"), history.clone());
+        customers.retain(|id| id != "d" && id != "b");
+        assert_eq!(Arc::strong_count(&history), 1);
+        assert_agree(&customers, &["c"]);
+        customers.remove("absent");
+        assert_agree(&customers, &["c"]);
+    }
+
+    #[test]
+    fn inserting_a_resident_customer_replaces_its_history_in_its_place() {
+        let mut customers = Customers::default();
+        customers.insert(Arc::from("a"), Arc::default());
+        let known = Arc::new({
+            let mut history = CompactHistory::default();
+            history.set_profile(Some(&CustomerProfile::default()));
+            history
+        });
+        customers.insert(Arc::from("a"), known.clone());
+        assert!(Arc::ptr_eq(customers.get("a").expect("present"), &known));
         assert_agree(&customers, &["a"]);
     }
 }
