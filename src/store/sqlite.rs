@@ -109,6 +109,8 @@ impl SqliteStore {
             }
         };
         let recording = &mut *recorded;
+        let mut looked_up = Vec::new();
+        let looking_up = &mut looked_up;
         let recorder = async move {
             let mut conn = events::unenforced(&self.writer).await?;
             let mut tx = conn.begin_with(BEGIN_WRITE).await?;
@@ -119,8 +121,16 @@ impl SqliteStore {
                 })?;
                 let recorded_batch = match contents {
                     Ok(contents) => {
-                        events::record(&mut tx, batch, &contents, self.placement, self.lookups())
-                            .await?
+                        let lookups = self.lookups();
+                        events::record(
+                            &mut tx,
+                            batch,
+                            &contents,
+                            self.placement,
+                            lookups,
+                            looking_up,
+                        )
+                        .await?
                     }
                     Err(error) => Err(error),
                 };
@@ -139,8 +149,7 @@ impl SqliteStore {
         };
         let ((), committed) = futures::join!(encoder, recorder);
         committed?;
-        let committed = batches.iter().take(recorded.outcomes.len());
-        self.note_customers_of(committed.flatten());
+        self.known.note_customers(looked_up.into_iter());
         Ok(())
     }
 
@@ -160,12 +169,6 @@ impl SqliteStore {
             known: &self.known,
             pending: &self.pending,
         }
-    }
-
-    /// After a commit: every customer its events name is stored.
-    fn note_customers_of<'e>(&self, events: impl Iterator<Item = &'e Event>) {
-        self.known
-            .note_customers(events.map(|event| event.customer_id.as_str()));
     }
 
     /// Learns the stored keys now ([`known`]), so that writes look up only keys that may be
@@ -468,10 +471,19 @@ impl Store for SqliteStore {
         let mut conn = events::unenforced(&self.writer).await?;
         let mut tx = conn.begin_with(BEGIN_WRITE).await?;
         self.confirm_indexes(&mut tx).await?;
-        let outcome =
-            events::record(&mut tx, events, &contents, self.placement, self.lookups()).await??;
+        let mut looked_up = Vec::new();
+        let lookups = self.lookups();
+        let outcome = events::record(
+            &mut tx,
+            events,
+            &contents,
+            self.placement,
+            lookups,
+            &mut looked_up,
+        )
+        .await??;
         tx.commit().await?;
-        self.note_customers_of(events.iter());
+        self.known.note_customers(looked_up.into_iter());
         // The fold needs the writer back.
         drop(conn);
         self.fold_if_asked().await?;

@@ -189,12 +189,18 @@ pub(super) struct Lookups<'a> {
 /// connection inside a write transaction whose [`PendingIndex::sync`] has run. `Ok(Err(_))`:
 /// the batch is refused and nothing of it is written. `Err(_)`: the database failed, possibly
 /// halfway; the caller must roll the transaction back.
-pub(super) async fn record(
+///
+/// Adds to `looked_up` the customers the known keys did not hold; every one of them is stored
+/// once the transaction commits, and the caller then notes them
+/// ([`KnownKeys::note_customers`]). The other customers are known already: noting all of them
+/// again cost a lookup in a million keys per event.
+pub(super) async fn record<'e>(
     conn: &mut SqliteConnection,
-    events: &[Event],
+    events: &'e [Event],
     contents: &[String],
     placement: Placement,
     lookups: Lookups<'_>,
+    looked_up: &mut Vec<&'e str>,
 ) -> Result<Result<RecordOutcome, StoreError>, StoreError> {
     let Lookups { known, pending } = lookups;
     let (mut ledger, pending_orders) = stored_orders(conn, events, known, pending).await?;
@@ -253,7 +259,8 @@ pub(super) async fn record(
         Placement::Pending => newest_pending_order(conn).await?,
     };
     let orders = ledger_rows(events, &ledger, &pending_orders, placement, orders_before);
-    let missing = missing_customers(conn, events, known).await?;
+    let (missing, not_known) = missing_customers(conn, events, known).await?;
+    looked_up.extend(not_known);
     let rows = customer_rows(missing).chain(events_left.into_iter().flatten());
     execute_all(&mut *conn, rows).await?;
     // `OR IGNORE` would skip a row that breaks a CHECK; the ledger rules that out, and a
@@ -477,16 +484,21 @@ fn order_key(event: &Event) -> Option<OrderKey<'_>> {
 }
 
 /// The customers the events name that are not stored yet, each once, in id order.
+/// The customers of `events` that are not stored, and those the known keys did not hold.
 async fn missing_customers<'e>(
     conn: &mut SqliteConnection,
     events: &'e [Event],
     known: &KnownKeys,
-) -> Result<Vec<&'e str>, StoreError> {
+) -> Result<(Vec<&'e str>, Vec<&'e str>), StoreError> {
     let customers = sorted_unique(events.iter().map(|e| e.customer_id.as_str()));
-    let mut customers = known.customers_not_known(&customers);
-    let stored = stored_ids(conn, &customers).await?;
-    customers.retain(|id| stored.binary_search(id).is_err());
-    Ok(customers)
+    let not_known = known.customers_not_known(&customers);
+    let stored = stored_ids(conn, &not_known).await?;
+    let missing = not_known
+        .iter()
+        .copied()
+        .filter(|id| stored.binary_search(id).is_err())
+        .collect();
+    Ok((missing, not_known))
 }
 
 /// Creates the customer rows the events need (foreign key).

@@ -29,7 +29,7 @@ mod runs;
 #[cfg(test)]
 mod tests;
 
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use sqlx::SqliteConnection;
@@ -77,11 +77,10 @@ pub(super) struct Found {
     pub rowids: Vec<i64>,
 }
 
-/// The index's hash of a key: fixed keys, as the index lives in this process only.
+/// The index's hash of a key: fixed keys, as the index lives in this process only, and a
+/// fast one, as a key it confuses with another only costs a row read and checked.
 fn key_hash(key: &str) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    key.hash(&mut hasher);
-    hasher.finish()
+    foldhash::fast::FixedState::default().hash_one(key)
 }
 
 impl PendingIndex {

@@ -82,6 +82,33 @@ async fn writes_keep_the_knowledge_in_step() {
 }
 
 #[tokio::test]
+async fn a_group_of_batches_makes_its_committed_customers_known() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = learned_store(&dir).await;
+    let group = [
+        vec![order("e-20", "c-20", "o-20"), visit("e-21", "c-1")],
+        vec![visit("e-22", "c-20"), visit("e-23", "c-21")],
+        // Refused (a reused event id): its new customer is not stored, nor known.
+        vec![visit("e-1", "c-22"), visit("e-24", "c-23")],
+    ];
+    let recorded = store.record_event_batches(&group).await;
+    assert_eq!(recorded.outcomes.len(), 2);
+    assert!(matches!(
+        recorded.failure,
+        Some(StoreError::EventIdReused { .. })
+    ));
+    let known = &store.known;
+    assert!(known
+        .customers_not_known(&["c-1", "c-20", "c-21"])
+        .is_empty());
+    assert_eq!(
+        known.customers_not_known(&["c-22", "c-23"]),
+        ["c-22", "c-23"]
+    );
+    assert!(store.history("c-23").await.unwrap().events.is_empty());
+}
+
+#[tokio::test]
 async fn a_deleted_customer_is_recreated_by_its_next_event() {
     let dir = tempfile::tempdir().unwrap();
     let store = learned_store(&dir).await;
@@ -188,7 +215,7 @@ fn empty_keys() -> Keys {
     Keys {
         events: GrowingBloom::planned_for(100),
         orders: GrowingBloom::planned_for(100),
-        customers: HashSet::new(),
+        customers: DigestSet::default(),
     }
 }
 
@@ -207,4 +234,15 @@ fn a_failed_read_leaves_the_keys_unknown() {
     assert!(failed.is_err());
     assert!(!known.is_ready());
     assert_eq!(known.customers_not_known(&["c-1"]), ["c-1"]);
+}
+
+#[test]
+fn the_digest_set_hashes_a_digest_by_its_low_half() {
+    let digests = DigestKeys::default();
+    let mut set = DigestSet::default();
+    let stored = digests.digest("c-1");
+    set.insert(stored);
+    assert!(set.contains(&stored));
+    assert!(!set.contains(&digests.digest("c-2")));
+    assert_eq!(DigestAsHash.hash_one(stored), stored as u64);
 }
