@@ -144,7 +144,13 @@ impl SqliteStore {
             }
             // Ends the encoder, should it be waiting to hand over a batch after a refused one.
             drop(to_record);
+            let committing = std::time::Instant::now();
             tx.commit().await?;
+            tracing::debug!(
+                batches = recording.outcomes.len(),
+                commit_ms = committing.elapsed().as_millis() as u64,
+                "event batches committed"
+            );
             Ok::<_, StoreError>(())
         };
         let ((), committed) = futures::join!(encoder, recorder);
