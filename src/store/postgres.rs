@@ -27,6 +27,7 @@ mod tests;
 
 use std::future::Future;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -414,7 +415,7 @@ impl Store for PostgresStore {
 
     async fn save_snapshot(
         &self,
-        stats: &PopulationStats,
+        stats: &Arc<PopulationStats>,
         rules_version: &str,
     ) -> Result<(), StoreError> {
         self.snapshot_save(stats, rules_version).await

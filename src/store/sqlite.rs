@@ -571,7 +571,7 @@ impl Store for SqliteStore {
 
     async fn save_snapshot(
         &self,
-        stats: &PopulationStats,
+        stats: &Arc<PopulationStats>,
         rules_version: &str,
     ) -> Result<(), StoreError> {
         self.snapshot_save(stats, rules_version).await

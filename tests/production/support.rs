@@ -202,7 +202,7 @@ impl Store for SlowStore {
 
     async fn save_snapshot(
         &self,
-        stats: &PopulationStats,
+        stats: &Arc<PopulationStats>,
         rules_version: &str,
     ) -> Result<(), StoreError> {
         self.inner.save_snapshot(stats, rules_version).await

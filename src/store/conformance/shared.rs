@@ -1,5 +1,7 @@
 //! Checks of what replicas share through the store: API keys, the snapshot lease, snapshots.
 
+use std::sync::Arc;
+
 use super::Backend;
 use crate::auth::{ApiKeyRecord, Scope};
 use crate::domain::population::{build_population, BuyerSample, PopulationStats};
@@ -122,8 +124,8 @@ fn stats(as_of: i64, profits: &[i64]) -> PopulationStats {
 pub(crate) async fn snapshots_are_shared_latest_first(backend: &impl Backend) {
     let store = backend.open().await;
     assert_eq!(store.latest_snapshot("rules-1").await.unwrap(), None);
-    let older = stats(100, &[5, 7, 9]);
-    let newer = stats(200, &[5, 7, 9, 11]);
+    let older = Arc::new(stats(100, &[5, 7, 9]));
+    let newer = Arc::new(stats(200, &[5, 7, 9, 11]));
     store.save_snapshot(&newer, "rules-1").await.unwrap();
     store.save_snapshot(&older, "rules-1").await.unwrap();
     // Saving the same snapshot again is harmless.
@@ -131,13 +133,13 @@ pub(crate) async fn snapshots_are_shared_latest_first(backend: &impl Backend) {
     let other = backend.open().await;
     assert_eq!(
         other.latest_snapshot("rules-1").await.unwrap(),
-        Some(newer.clone())
+        Some((*newer).clone())
     );
     assert_eq!(other.latest_snapshot("rules-2").await.unwrap(), None);
     // Only a few are kept per rules version.
     for as_of in 300..306 {
         store
-            .save_snapshot(&stats(as_of, &[1, 2]), "rules-1")
+            .save_snapshot(&Arc::new(stats(as_of, &[1, 2])), "rules-1")
             .await
             .unwrap();
     }

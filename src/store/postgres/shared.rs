@@ -1,6 +1,8 @@
 //! What replicas share through the database besides history: API keys, the scheduled
 //! snapshot lease, and computed population snapshots.
 
+use std::sync::Arc;
+
 use super::PostgresStore;
 use crate::auth::ApiKeyRecord;
 use crate::domain::population::PopulationStats;
@@ -82,10 +84,10 @@ impl PostgresStore {
 
     pub(super) async fn snapshot_save(
         &self,
-        stats: &PopulationStats,
+        stats: &Arc<PopulationStats>,
         rules_version: &str,
     ) -> Result<(), StoreError> {
-        let body = encode_snapshot(stats)?;
+        let body = encode_snapshot(stats).await?;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO snapshots (id, rules_version, as_of, body) VALUES ($1, $2, $3, $4) \
@@ -119,6 +121,9 @@ impl PostgresStore {
         .bind(rules_version)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|(body,)| decode_snapshot(&body)).transpose()
+        match row {
+            Some((body,)) => decode_snapshot(body).await.map(Some),
+            None => Ok(None),
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! What replicas share through the database besides history: API keys, the scheduled
 //! snapshot lease, and computed population snapshots.
 
+use std::sync::Arc;
+
 use super::{SqliteStore, BEGIN_WRITE};
 use crate::auth::ApiKeyRecord;
 use crate::domain::population::PopulationStats;
@@ -83,10 +85,10 @@ impl SqliteStore {
 
     pub(super) async fn snapshot_save(
         &self,
-        stats: &PopulationStats,
+        stats: &Arc<PopulationStats>,
         rules_version: &str,
     ) -> Result<(), StoreError> {
-        let body = encode_snapshot(stats)?;
+        let body = encode_snapshot(stats).await?;
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         sqlx::query(
             "INSERT INTO snapshots (id, rules_version, as_of, body) VALUES (?1, ?2, ?3, ?4) \
@@ -120,6 +122,9 @@ impl SqliteStore {
         .bind(rules_version)
         .fetch_optional(&self.reader)
         .await?;
-        row.map(|(body,)| decode_snapshot(&body)).transpose()
+        match row {
+            Some((body,)) => decode_snapshot(body).await.map(Some),
+            None => Ok(None),
+        }
     }
 }
