@@ -1,6 +1,6 @@
 //! SQLite specifics: connection settings, crash durability, query plans.
 
-use super::journal::Folded;
+use super::journal::{Folded, FOLD_ORDER_TABLE, PENDING_EVENTS, PENDING_ORDERS};
 use super::*;
 use crate::domain::history::{Channel, EventPayload, InteractionKind};
 use crate::domain::time::Timestamp;
@@ -338,4 +338,28 @@ async fn a_loader_writing_directly_and_a_server_writing_pending_agree() {
         history,
         vec![visit_at("e-2", "c", 50), visit_at("e-1", "c", 100)]
     );
+}
+
+#[tokio::test]
+async fn a_fold_copies_rows_in_the_ranked_order_without_sorting_them_again() {
+    let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    sqlx::query(FOLD_ORDER_TABLE)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    for copy in [PENDING_EVENTS.copy, PENDING_ORDERS.copy] {
+        let plan: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {copy}"))
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        let steps: Vec<&str> = plan.iter().map(|row| row.3.as_str()).collect();
+        // The ranks are read in order and each row is fetched by its seq: a sort here would
+        // hold every copied row, content and all, in memory.
+        assert_eq!(
+            steps,
+            ["SCAN o", "SEARCH p USING INTEGER PRIMARY KEY (rowid=?)"],
+            "{copy}"
+        );
+    }
 }
