@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use rayon::prelude::*;
 
+use super::memory::release_freed_memory;
 use super::resident::{scan_prefetched, Population, SCAN_CHUNK};
 use super::{App, AppError};
 use crate::domain::features::compute_features;
@@ -72,31 +73,28 @@ pub fn compute_population(
     rules: &VersionedRules,
 ) -> PopulationStats {
     let windows = &rules.rules.windows;
+    // One piece per scan chunk, in the population's (id) order, each sized for its chunk: the
+    // whole is then copied once into vectors of exactly its size. Growing shared vectors by
+    // doubling and appending them pairwise held up to three times the samples at once, the
+    // largest transient of a snapshot of a million customers.
     type Buyer = (Arc<str>, PurchaseDays);
-    // fold + reduce keep the population's (id) order, and no per-customer Option is kept.
-    let (samples, buyers) = population
+    let pieces: Vec<(Vec<BuyerSample>, Vec<Buyer>)> = population
         .par_chunks(SCAN_CHUNK)
-        .fold(
-            || (Vec::new(), Vec::new()),
-            |(mut samples, mut buyers): (Vec<BuyerSample>, Vec<Buyer>), chunk| {
-                scan_prefetched(chunk, |id, history| {
-                    let features = compute_features(history, as_of, windows);
-                    if let Some(days) = features.purchase_days {
-                        buyers.push((id.clone(), days));
-                    }
-                    samples.extend(BuyerSample::from_features(id, &features));
-                });
-                (samples, buyers)
-            },
-        )
-        .reduce(
-            || (Vec::new(), Vec::new()),
-            |(mut samples, mut buyers), (more_samples, more_buyers)| {
-                samples.extend(more_samples);
-                buyers.extend(more_buyers);
-                (samples, buyers)
-            },
-        );
+        .map(|chunk| {
+            let mut samples = Vec::with_capacity(chunk.len());
+            let mut buyers = Vec::with_capacity(chunk.len());
+            scan_prefetched(chunk, |id, history| {
+                let features = compute_features(history, as_of, windows);
+                if let Some(days) = features.purchase_days {
+                    buyers.push((Arc::clone(id), days));
+                }
+                samples.extend(BuyerSample::from_features(id, &features));
+            });
+            (samples, buyers)
+        })
+        .collect();
+    let (samples, buyers): (Vec<_>, Vec<_>) = pieces.into_iter().unzip();
+    let (samples, buyers) = (concatenated(samples), concatenated(buyers));
     // Built (and its samples freed) before the fit, which needs memory of its own.
     let stats = build_population(
         samples,
@@ -107,6 +105,15 @@ pub fn compute_population(
     // In id order, as the population is: every replica fits the same numbers.
     let predictive = fit_predictive(&buyers, &rules.rules.predictive, &wall_clock_millis);
     stats.with_predictive(predictive)
+}
+
+/// The pieces one after the other in a vector of exactly their size, each freed once moved.
+fn concatenated<T>(pieces: Vec<Vec<T>>) -> Vec<T> {
+    let mut whole = Vec::with_capacity(pieces.iter().map(Vec::len).sum());
+    for mut piece in pieces {
+        whole.append(&mut piece);
+    }
+    whole
 }
 
 /// The snapshot's stopwatch for the model fits (the domain reads no clock).
@@ -174,7 +181,9 @@ impl App {
         self.load_histories().await?;
         let population = self.resident.population();
         tokio::task::spawn_blocking(move || {
-            Arc::new(compute_population(&population, as_of, &rules))
+            let stats = compute_population(&population, as_of, &rules);
+            release_freed_memory();
+            Arc::new(stats)
         })
         .await
         .map_err(|e| AppError::Internal(format!("snapshot computation stopped: {e}")))
@@ -292,5 +301,18 @@ impl App {
                 tracing::warn!(%error, "population snapshot refresh failed; the previous one stays");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::concatenated;
+
+    #[test]
+    fn pieces_are_concatenated_in_order_into_a_vector_of_their_size() {
+        let pieces = vec![vec![1, 2], Vec::with_capacity(64), vec![3], vec![4, 5, 6]];
+        let whole = concatenated(pieces);
+        assert_eq!(whole, [1, 2, 3, 4, 5, 6]);
+        assert_eq!(whole.capacity(), 6);
     }
 }

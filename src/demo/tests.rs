@@ -142,7 +142,9 @@ fn segment_counts(config: &DemoConfig) -> BTreeMap<Dimension, BTreeMap<String, u
     let samples = histories
         .iter()
         .zip(&features)
-        .filter_map(|((id, _), features)| BuyerSample::from_features(id, features));
+        .filter_map(|((id, _), features)| {
+            BuyerSample::from_features(&id.as_str().into(), features)
+        });
     let buyers: Vec<(String, PurchaseDays)> = histories
         .iter()
         .zip(&features)

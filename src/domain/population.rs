@@ -2,7 +2,7 @@
 //! percentile ranks are taken against, the means, and the value-tier boundaries (3.2).
 //! Built once per snapshot, then shared read-only by every classification.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -233,10 +233,11 @@ fn default_value_tier() -> ValueTierRules {
     }
 }
 
-/// One active buyer's contribution to the statistics.
+/// One active buyer's contribution to the statistics. The id is shared with the population
+/// it was computed from: a snapshot of a million customers allocates no copy of their ids.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuyerSample {
-    pub customer_id: String,
+    pub customer_id: Arc<str>,
     pub recency_days: i64,
     pub frequency: i64,
     pub monetary: i64,
@@ -246,12 +247,12 @@ pub struct BuyerSample {
 
 impl BuyerSample {
     /// The sample of an active buyer; `None` for anyone without a purchase within `L`.
-    pub fn from_features(customer_id: &str, features: &Features) -> Option<Self> {
+    pub fn from_features(customer_id: &Arc<str>, features: &Features) -> Option<Self> {
         if !features.is_active_buyer() {
             return None;
         }
         Some(Self {
-            customer_id: customer_id.to_owned(),
+            customer_id: Arc::clone(customer_id),
             recency_days: features.recency_days?,
             frequency: features.frequency as i64,
             monetary: features.monetary,
@@ -301,7 +302,7 @@ pub fn build_population(
 fn value_tier_bounds(samples: &[BuyerSample], rules: &ValueTierRules) -> ValueTierBounds {
     pareto_bounds(
         samples,
-        |s| (s.profit, s.customer_id.as_str()),
+        |s| (s.profit, &s.customer_id),
         rules.high_profit_share,
         rules.low_customer_share,
     )

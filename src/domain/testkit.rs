@@ -155,7 +155,7 @@ pub fn population(customers: &[(String, History)]) -> PopulationStats {
     let rules = rules();
     let samples = customers.iter().filter_map(|(id, history)| {
         BuyerSample::from_features(
-            id,
+            &id.as_str().into(),
             &compute_features(&history.into(), AS_OF, &rules.rules.windows),
         )
     });

@@ -60,7 +60,7 @@ fn median_of_even_count_is_mean_of_middle_two() {
 
 fn sample(id: &str, profit: i64) -> BuyerSample {
     BuyerSample {
-        customer_id: id.to_owned(),
+        customer_id: id.into(),
         recency_days: 1,
         frequency: 1,
         monetary: profit.max(0),

@@ -102,7 +102,7 @@ pub(crate) async fn snapshot_lease_is_held_by_one_replica(backend: &impl Backend
 
 fn stats(as_of: i64, profits: &[i64]) -> PopulationStats {
     let samples = profits.iter().enumerate().map(|(i, p)| BuyerSample {
-        customer_id: format!("c{i}"),
+        customer_id: format!("c{i}").into(),
         recency_days: i as i64,
         frequency: 1,
         monetary: *p,

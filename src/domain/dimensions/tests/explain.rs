@@ -29,7 +29,7 @@ fn codes_only_classification_agrees_with_the_explained_one_on_every_persona() {
         .collect();
     let samples = customers.iter().filter_map(|(id, history)| {
         BuyerSample::from_features(
-            id,
+            &id.as_str().into(),
             &compute_features(history, config.as_of, &rules.rules.windows),
         )
     });

@@ -305,7 +305,7 @@ fn the_demo_population_fills_every_predictive_segment() {
     let features =
         |h: &History| crate::domain::features::compute_features(&h.into(), as_of, windows);
     let samples = customers.iter().filter_map(|(id, h)| {
-        crate::domain::population::BuyerSample::from_features(id, &features(h))
+        crate::domain::population::BuyerSample::from_features(&id.as_str().into(), &features(h))
     });
     let buyers: Vec<(String, PurchaseDays)> = customers
         .iter()
