@@ -7,6 +7,7 @@ use std::time::Instant;
 use tokio::task::JoinHandle;
 
 use super::customers::describe;
+use super::memory::release_freed_memory;
 use super::{App, AppError};
 use crate::domain::history::{CustomerRef, Event};
 use crate::domain::validate::Violations;
@@ -242,6 +243,7 @@ async fn store_group(
         let before = taken_in(after).await;
         let taking = Instant::now();
         let this = app.take_in(resolved, taken).await;
+        release_freed_memory();
         tracing::debug!(
             waited_for_previous_ms = (taking - waiting).as_millis() as u64,
             take_in_ms = taking.elapsed().as_millis() as u64,

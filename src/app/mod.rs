@@ -7,6 +7,7 @@ mod classify;
 mod customers;
 mod error;
 mod ingest;
+mod memory;
 pub use ingest::{GroupRecorded, IngestStream};
 mod predictive;
 mod recommend;
