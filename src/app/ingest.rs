@@ -205,6 +205,9 @@ impl IngestStream {
     }
 }
 
+/// Events in a group from which its take-in hands the freed memory back at once.
+const RELEASE_AFTER_EVENTS: usize = 10_000;
+
 /// Resolves and stores a group, then starts its take-in, which waits for `after` (the
 /// previous group's) first. The take-in starts here, not in the caller: a caller that goes
 /// away mid-stream leaves a committed group behind, which the resident histories must hold.
@@ -226,9 +229,10 @@ async fn store_group(
         }
     }
     let resolving = started.elapsed();
+    let events: usize = resolved.iter().map(Vec::len).sum();
     let recorded = app.store.record_event_batches(&resolved).await;
     tracing::debug!(
-        events = resolved.iter().map(Vec::len).sum::<usize>(),
+        events,
         resolve_ms = resolving.as_millis() as u64,
         store_ms = (started.elapsed() - resolving).as_millis() as u64,
         "ingest group stored"
@@ -243,7 +247,11 @@ async fn store_group(
         let before = taken_in(after).await;
         let taking = Instant::now();
         let this = app.take_in(resolved, taken).await;
-        release_freed_memory();
+        // A forced collection walks this thread's heap: worth it for a bulk group's tens of
+        // megabytes, not for the few events of a call-centre's stream.
+        if events >= RELEASE_AFTER_EVENTS {
+            release_freed_memory();
+        }
         tracing::debug!(
             waited_for_previous_ms = (taking - waiting).as_millis() as u64,
             take_in_ms = taking.elapsed().as_millis() as u64,
